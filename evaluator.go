@@ -1,0 +1,88 @@
+package fbclient
+
+import (
+	"github.com/featflags/fbclient/internal/rollout"
+)
+
+// result is the outcome of evaluating one flag for one user: the served variation (nil on
+// fallback), the reason, and sendToExperiment.
+type result struct {
+	v      *variation
+	reason Reason
+	inExpt bool
+	err    error
+}
+
+// evaluate runs FeatBit's evaluation algorithm (protocol reference §6.2): off, individual
+// targets, the first rule whose conditions all match, then the default rule. It is a pure
+// function of the compiled flag and the user, does not allocate, and never panics on any
+// compiled data: compilation has already turned malformed parts into false conditions or
+// into f.err and dispatch errors.
+func evaluate(f *flag, u *User) result {
+	if f.err != nil {
+		return result{reason: ReasonError, err: f.err}
+	}
+	if !f.enabled {
+		return result{v: f.off, reason: ReasonOff}
+	}
+	if v := f.targets.get(u.key); v != nil {
+		return result{v: v, reason: ReasonTargetMatch, inExpt: f.exptTargets}
+	}
+	for i := range f.rules {
+		r := &f.rules[i]
+		if matchAll(r.conditions, u) {
+			return f.serve(&r.dispatch, u, ReasonRuleMatch)
+		}
+	}
+	return f.serve(&f.deflt, u, ReasonFallthrough)
+}
+
+// serve picks the variation of a rollout for u. The bucket is computed at most once, and
+// only when a slice is neither everyone nor no one.
+func (f *flag) serve(d *dispatch, u *User, reason Reason) result {
+	if d.err != nil {
+		return result{reason: ReasonError, err: d.err}
+	}
+	attr := ""
+	hashed := false
+	pct := 0.0
+	for i := range d.slices {
+		s := &d.slices[i]
+		switch {
+		case s.full:
+		case s.empty:
+			continue
+		default:
+			if !hashed {
+				attr = d.by.value(u)
+				pct = rollout.Percentage("", f.key, attr)
+				hashed = true
+			}
+			if pct < s.lo || pct > s.hi {
+				continue
+			}
+		}
+		return result{v: s.v, reason: reason, inExpt: f.inExperiment(d, s, u, attr, hashed)}
+	}
+	// The slices leave a gap where this user's bucket falls. FeatBit's server would serve an
+	// empty variation; the caller gets the default instead.
+	return result{reason: ReasonError, err: errNoSlice}
+}
+
+var errNoSlice = wrapEvalError("the rollout's ranges do not cover the user's bucket")
+
+// inExperiment computes sendToExperiment for a served slice (protocol reference §6.7).
+func (f *flag) inExperiment(d *dispatch, s *slice, u *User, attr string, haveAttr bool) bool {
+	switch {
+	case f.exptTargets:
+		return true
+	case !d.inExpt, s.exptNone:
+		return false
+	case s.exptFull:
+		return true
+	}
+	if !haveAttr {
+		attr = d.by.value(u)
+	}
+	return rollout.InRange(rollout.Percentage("expt", f.key, attr), 0, s.exptBound)
+}

@@ -1,0 +1,231 @@
+package fbclient
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/dlclark/regexp2"
+
+	"github.com/featflags/fbclient/internal/wire"
+)
+
+// opCode is a compiled condition operator.
+type opCode uint8
+
+const (
+	opFalse opCode = iota // unknown operator or malformed operand: never matches
+	opTrue                // always matches (NotOneOf a JSON null list)
+	opEqual
+	opNotEqual
+	opContains
+	opNotContain
+	opStartsWith
+	opEndsWith
+	opMatchRegex
+	opNotMatchRegex
+	opIsOneOf
+	opNotOneOf
+	opIsTrue
+	opIsFalse
+	opBigger
+	opBiggerEqual
+	opLess
+	opLessEqual
+	opInSegment
+	opNotInSegment
+)
+
+var opCodes = map[string]opCode{
+	"Equal":           opEqual,
+	"NotEqual":        opNotEqual,
+	"Contains":        opContains,
+	"NotContain":      opNotContain,
+	"StartsWith":      opStartsWith,
+	"EndsWith":        opEndsWith,
+	"MatchRegex":      opMatchRegex,
+	"NotMatchRegex":   opNotMatchRegex,
+	"IsOneOf":         opIsOneOf,
+	"NotOneOf":        opNotOneOf,
+	"IsTrue":          opIsTrue,
+	"IsFalse":         opIsFalse,
+	"BiggerThan":      opBigger,
+	"BiggerEqualThan": opBiggerEqual,
+	"LessThan":        opLess,
+	"LessEqualThan":   opLessEqual,
+}
+
+// regexTimeout bounds one regular-expression match, so a pattern that backtracks
+// catastrophically cannot hang a request. A timed-out match is a false condition.
+const regexTimeout = 100 * time.Millisecond
+
+// condition is a compiled condition.
+type condition struct {
+	op      opCode
+	attr    attrSelector
+	operand string
+	num     float64
+	set     keyMap
+	re      *regexp2.Regexp
+
+	// segmentIDs are the ids of a segment condition, in order; segments are the ones found
+	// in the snapshot (missing and archived segments are left out).
+	segmentIDs []string
+	segments   []*segment
+}
+
+// compileCondition compiles c. Segment conditions are recognized by property, as on
+// FeatBit's evaluation server; allowSegments is false inside segment rules, where they are
+// never true.
+func compileCondition(c *wire.Condition, allowSegments bool) condition {
+	if c.Property == wire.SegmentIn || c.Property == wire.SegmentNotIn {
+		if !allowSegments {
+			return condition{op: opFalse}
+		}
+		op := opInSegment
+		if c.Property == wire.SegmentNotIn {
+			op = opNotInSegment
+		}
+		ids, ok := parseStringArray(c.Value)
+		if !ok {
+			return condition{op: opFalse}
+		}
+		if ids == nil {
+			ids = []string{}
+		}
+		return condition{op: op, segmentIDs: ids}
+	}
+
+	op := opCodes[c.Op]
+	cond := condition{op: op, attr: newAttrSelector(c.Property), operand: c.Value}
+	switch op {
+	case opMatchRegex, opNotMatchRegex:
+		re, err := regexp2.Compile(c.Value, regexp2.None)
+		if err != nil {
+			// FeatBit's server fails the evaluation on an invalid pattern; both
+			// operators are false here.
+			return condition{op: opFalse}
+		}
+		re.MatchTimeout = regexTimeout
+		cond.re = re
+	case opIsOneOf, opNotOneOf:
+		values, ok := parseStringArray(c.Value)
+		if !ok {
+			return condition{op: opFalse}
+		}
+		if values == nil {
+			// A JSON null list: IsOneOf is false, NotOneOf is true.
+			if op == opIsOneOf {
+				return condition{op: opFalse}
+			}
+			return condition{op: opTrue}
+		}
+		cond.set = newKeySet(values)
+	case opBigger, opBiggerEqual, opLess, opLessEqual:
+		n, ok := parseNumber(c.Value)
+		if !ok {
+			return condition{op: opFalse}
+		}
+		cond.num = n
+	}
+	return cond
+}
+
+// parseStringArray parses a JSON array of strings. null gives (nil, true); anything that is
+// not an array of strings gives ok == false.
+func parseStringArray(s string) ([]string, bool) {
+	var values []string
+	if err := json.Unmarshal([]byte(s), &values); err != nil {
+		return nil, false
+	}
+	return values, true
+}
+
+// resolve points a segment condition at the segments of a snapshot.
+func (c *condition) resolve(segments map[string]*segment) {
+	if c.op != opInSegment && c.op != opNotInSegment {
+		return
+	}
+	c.segments = nil
+	for _, id := range c.segmentIDs {
+		if s := segments[id]; s != nil && !s.archived {
+			c.segments = append(c.segments, s)
+		}
+	}
+}
+
+// matchAll reports whether every condition matches; an empty list matches.
+func matchAll(conds []condition, u *User) bool {
+	for i := range conds {
+		if !conds[i].match(u) {
+			return false
+		}
+	}
+	return true
+}
+
+// match evaluates the condition for u with the semantics of FeatBit's evaluation server. An
+// absent attribute reads as "".
+func (c *condition) match(u *User) bool {
+	switch c.op {
+	case opTrue:
+		return true
+	case opEqual:
+		return c.attr.value(u) == c.operand
+	case opNotEqual:
+		return c.attr.value(u) != c.operand
+	case opContains:
+		return strings.Contains(c.attr.value(u), c.operand)
+	case opNotContain:
+		return !strings.Contains(c.attr.value(u), c.operand)
+	case opStartsWith:
+		return strings.HasPrefix(c.attr.value(u), c.operand)
+	case opEndsWith:
+		return strings.HasSuffix(c.attr.value(u), c.operand)
+	case opMatchRegex, opNotMatchRegex:
+		ok, err := c.re.MatchString(c.attr.value(u))
+		if err != nil {
+			// A timeout: the condition is false either way.
+			return false
+		}
+		return ok == (c.op == opMatchRegex)
+	case opIsOneOf:
+		return c.set.get(c.attr.value(u)) != nil
+	case opNotOneOf:
+		return c.set.get(c.attr.value(u)) == nil
+	case opIsTrue:
+		return strings.EqualFold(c.attr.value(u), "true")
+	case opIsFalse:
+		return strings.EqualFold(c.attr.value(u), "false")
+	case opBigger, opBiggerEqual, opLess, opLessEqual:
+		n, ok := c.attr.number(u)
+		if !ok {
+			return false
+		}
+		switch c.op {
+		case opBigger:
+			return n > c.num
+		case opBiggerEqual:
+			return n >= c.num
+		case opLess:
+			return n < c.num
+		default:
+			return n <= c.num
+		}
+	case opInSegment:
+		for _, s := range c.segments {
+			if s.contains(u) {
+				return true
+			}
+		}
+		return false
+	case opNotInSegment:
+		for _, s := range c.segments {
+			if s.contains(u) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}

@@ -1,0 +1,91 @@
+package fbclient
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Reason says why an evaluation returned its value. The strings are those of FeatBit's SDKs.
+type Reason uint8
+
+// Reasons. The first four are successful evaluations; the others return the caller's default.
+const (
+	ReasonOff              Reason = iota + 1 // the flag is off and serves its off variation
+	ReasonTargetMatch                        // the user is individually targeted
+	ReasonRuleMatch                          // a targeting rule matched
+	ReasonFallthrough                        // no target or rule matched; the default rule served
+	ReasonClientNotReady                     // no data set has been received yet
+	ReasonFlagNotFound                       // no such flag, or the flag is archived
+	ReasonUserNotSpecified                   // the user's key is blank
+	ReasonWrongType                          // the served value does not convert to the requested type
+	ReasonError                              // the flag cannot be evaluated (malformed definition)
+)
+
+var reasonStrings = [...]string{
+	ReasonOff:              "flag off",
+	ReasonTargetMatch:      "target match",
+	ReasonRuleMatch:        "rule match",
+	ReasonFallthrough:      "fall through all rules",
+	ReasonClientNotReady:   "client not ready",
+	ReasonFlagNotFound:     "flag not found",
+	ReasonUserNotSpecified: "user not specified",
+	ReasonWrongType:        "wrong type",
+	ReasonError:            "error in evaluation",
+}
+
+// String returns FeatBit's reason string, such as "target match".
+func (r Reason) String() string {
+	if int(r) < len(reasonStrings) && reasonStrings[r] != "" {
+		return reasonStrings[r]
+	}
+	return "unknown"
+}
+
+// MarshalText encodes the reason as its string.
+func (r Reason) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// Fallback reports whether the reason means the caller's default was returned.
+func (r Reason) Fallback() bool { return r >= ReasonClientNotReady }
+
+// Errors. Evaluation errors are reported in EvalDetail.Err; match them with errors.Is.
+var (
+	// ErrInvalidConfig is wrapped by every error New returns for a bad Config.
+	ErrInvalidConfig = errors.New("fbclient: invalid config")
+	// ErrClientNotReady: no data set has been received yet.
+	ErrClientNotReady = errors.New("fbclient: evaluation called before the client is initialized")
+	// ErrFlagNotFound: the flag does not exist or is archived.
+	ErrFlagNotFound = errors.New("fbclient: feature flag not found")
+	// ErrInvalidUser: the user's key is blank.
+	ErrInvalidUser = errors.New("fbclient: invalid user")
+	// ErrWrongType: the served value does not convert to the requested type.
+	ErrWrongType = errors.New("fbclient: flag type doesn't match the request")
+	// ErrEvaluation: the flag's definition cannot be evaluated.
+	ErrEvaluation = errors.New("fbclient: evaluation failed")
+	// ErrInitializationFailed: the server rejected the credentials; the client will not
+	// initialize.
+	ErrInitializationFailed = errors.New("fbclient: initialization failed")
+	// ErrClosed: the client has been closed.
+	ErrClosed = errors.New("fbclient: client closed")
+)
+
+// EvalDetail is the full result of an evaluation.
+type EvalDetail struct {
+	// FlagKey is the key that was evaluated.
+	FlagKey string `json:"flagKey"`
+	// Value is the served variation's value as FeatBit stores it (a string for every flag
+	// type), or the caller's default on fallback.
+	Value string `json:"value"`
+	// VariationID is the id of the served variation, "" on fallback.
+	VariationID string `json:"variationId"`
+	// Reason says why Value was returned.
+	Reason Reason `json:"reason"`
+	// InExperiment is FeatBit's sendToExperiment: the evaluation counts for an experiment.
+	InExperiment bool `json:"sendToExperiment"`
+	// Err is nil on success; on fallback it matches one of ErrClientNotReady,
+	// ErrFlagNotFound, ErrInvalidUser, ErrWrongType or ErrEvaluation with errors.Is.
+	Err error `json:"-"`
+}
+
+// wrapEvalError returns an ErrEvaluation with a description, built once at compile time so
+// evaluation never allocates for it.
+func wrapEvalError(msg string) error { return fmt.Errorf("%w: %s", ErrEvaluation, msg) }

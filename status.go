@@ -1,0 +1,85 @@
+package fbclient
+
+import (
+	"fmt"
+	"time"
+)
+
+// State is the client's sync state.
+type State uint8
+
+// States.
+const (
+	// StateNotReady: no data set yet; evaluations return defaults with ReasonClientNotReady.
+	StateNotReady State = iota
+	// StateReady: the client has data and its last sync succeeded.
+	StateReady
+	// StateStale: the connection to FeatBit is lost or failing; the client serves the last
+	// data it received and keeps trying to reconnect. It becomes ready again when a data-sync
+	// message arrives, not on a mere reconnect.
+	StateStale
+	// StateFailed: FeatBit rejected the credentials (close code 4003); sync has stopped for
+	// good. The client serves the data it has, if any. Status.Err matches
+	// ErrInitializationFailed.
+	StateFailed
+	// StateClosed: Close was called.
+	StateClosed
+)
+
+func (s State) String() string {
+	switch s {
+	case StateNotReady:
+		return "not ready"
+	case StateReady:
+		return "ready"
+	case StateStale:
+		return "stale"
+	case StateFailed:
+		return "failed"
+	case StateClosed:
+		return "closed"
+	}
+	return fmt.Sprintf("State(%d)", uint8(s))
+}
+
+// Status is a snapshot of the client's sync state.
+type Status struct {
+	State State
+	// Since is when State last changed.
+	Since time.Time
+	// Err is the last sync error since the client was last ready, nil if none.
+	Err error
+}
+
+// Status returns the client's current sync state. It is cheap enough to call from a
+// readiness probe on every request.
+func (c *Client) Status() Status {
+	if c == nil {
+		return Status{State: StateClosed}
+	}
+	return *c.status.Load()
+}
+
+func (c *Client) setStatus(s State, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.setStatusLocked(s, err)
+}
+
+// setStatusLocked changes the status; a closed or failed client stays so.
+func (c *Client) setStatusLocked(s State, err error) {
+	cur := c.status.Load()
+	if cur != nil {
+		if cur.State == StateClosed || (cur.State == StateFailed && s != StateClosed) {
+			return
+		}
+		if cur.State == s && cur.Err == err {
+			return
+		}
+	}
+	st := &Status{State: s, Since: time.Now(), Err: err}
+	if cur != nil && cur.State == s {
+		st.Since = cur.Since
+	}
+	c.status.Store(st)
+}

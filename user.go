@@ -1,0 +1,215 @@
+package fbclient
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+)
+
+// User is the end user a flag is evaluated for: a key (FeatBit's keyId), a display name and
+// custom attributes. It is an immutable value: every With method returns a new User and
+// leaves the receiver unchanged, so one User can be shared by goroutines and reused across
+// evaluations.
+//
+// Rules and percentage rollouts read attributes by name: "keyId" (also "key") is the key,
+// "name" is the name, and every other name is a custom attribute, matched case-sensitively.
+// An attribute the user does not have reads as "", as on FeatBit's evaluation server.
+type User struct {
+	key   string
+	name  string
+	attrs []attribute
+}
+
+// attribute is a custom attribute with its numeric form parsed once, so numeric operators
+// do no parsing during evaluation.
+type attribute struct {
+	name  string
+	value string
+	num   float64
+	isNum bool
+}
+
+// NewUser returns a user with the given key. The key identifies the user to FeatBit and is the
+// default dispatch key of percentage rollouts; it must not be blank for a user to be valid.
+// The name defaults to the key until WithName sets another.
+func NewUser(key string) User {
+	return User{key: key}
+}
+
+// WithName returns a copy of u with the given display name. An empty name means "the key",
+// as in FeatBit's own SDKs.
+func (u User) WithName(name string) User {
+	u.name = name
+	return u
+}
+
+// WithCustom returns a copy of u with the custom attribute name set to value, replacing an
+// earlier value of the same name. The names "keyId", "key" and "name" (in any case) are
+// reserved for the built-in attributes: conditions on them read the key and the name, so a
+// custom attribute with such a name is sent to FeatBit but never used by evaluation.
+func (u User) WithCustom(name, value string) User {
+	num, isNum := parseNumber(value)
+	a := attribute{name: name, value: value, num: num, isNum: isNum}
+	attrs := make([]attribute, len(u.attrs), len(u.attrs)+1)
+	copy(attrs, u.attrs)
+	for i := range attrs {
+		if attrs[i].name == name {
+			attrs[i] = a
+			u.attrs = attrs
+			return u
+		}
+	}
+	u.attrs = append(attrs, a)
+	return u
+}
+
+// Key returns the user's key.
+func (u User) Key() string { return u.key }
+
+// Name returns the user's display name: the name given to WithName, or the key.
+func (u User) Name() string {
+	if u.name == "" {
+		return u.key
+	}
+	return u.name
+}
+
+// Custom returns the value of the custom attribute name and whether the user has it.
+func (u User) Custom(name string) (string, bool) {
+	for i := range u.attrs {
+		if u.attrs[i].name == name {
+			return u.attrs[i].value, true
+		}
+	}
+	return "", false
+}
+
+// CustomNames returns the names of the user's custom attributes in the order they were set.
+func (u User) CustomNames() []string {
+	names := make([]string, len(u.attrs))
+	for i := range u.attrs {
+		names[i] = u.attrs[i].name
+	}
+	return names
+}
+
+// Valid reports whether the user can be evaluated: its key must not be blank. Evaluating an
+// invalid user returns the caller's default with ReasonUserNotSpecified.
+func (u User) Valid() bool { return strings.TrimSpace(u.key) != "" }
+
+// String returns the user's key, for logs.
+func (u User) String() string { return u.key }
+
+// MarshalJSON encodes the user as FeatBit's end-user object: keyId, name and
+// customizedProperties.
+func (u User) MarshalJSON() ([]byte, error) {
+	type property struct {
+		Name  string `json:"name"`
+		Value string `json:"value"`
+	}
+	props := make([]property, len(u.attrs))
+	for i, a := range u.attrs {
+		props[i] = property{a.name, a.value}
+	}
+	return json.Marshal(struct {
+		KeyID                string     `json:"keyId"`
+		Name                 string     `json:"name"`
+		CustomizedProperties []property `json:"customizedProperties"`
+	}{u.key, u.Name(), props})
+}
+
+// attrKind says where an attribute selector reads from.
+type attrKind uint8
+
+const (
+	attrKey attrKind = iota
+	attrName
+	attrCustom
+)
+
+// attrSelector is a compiled attribute name.
+type attrSelector struct {
+	kind attrKind
+	name string
+}
+
+// newAttrSelector resolves an attribute name from a condition or dispatch key. The built-in
+// names are FeatBit's "keyId" and "name"; the aliases "key", "keyid" (any case) and "Name"
+// that FeatBit's SDKs also accept resolve to the same built-ins.
+func newAttrSelector(name string) attrSelector {
+	switch strings.ToLower(name) {
+	case "keyid", "key":
+		return attrSelector{kind: attrKey}
+	case "name":
+		return attrSelector{kind: attrName}
+	}
+	return attrSelector{kind: attrCustom, name: name}
+}
+
+// value returns the attribute's value, "" when the user does not have it.
+func (s *attrSelector) value(u *User) string {
+	switch s.kind {
+	case attrKey:
+		return u.key
+	case attrName:
+		return u.Name()
+	}
+	for i := range u.attrs {
+		if u.attrs[i].name == s.name {
+			return u.attrs[i].value
+		}
+	}
+	return ""
+}
+
+// number returns the attribute's numeric value and whether it has one.
+func (s *attrSelector) number(u *User) (float64, bool) {
+	switch s.kind {
+	case attrKey:
+		return parseNumber(u.key)
+	case attrName:
+		return parseNumber(u.Name())
+	}
+	for i := range u.attrs {
+		if u.attrs[i].name == s.name {
+			return u.attrs[i].num, u.attrs[i].isNum
+		}
+	}
+	return 0, false
+}
+
+// parseNumber reads a number the way FeatBit's evaluation server does (.NET's double.TryParse
+// with the invariant culture): surrounding white space is ignored, ',' group separators are
+// allowed in the integer part, and NaN, hexadecimal and '_'-separated forms are rejected.
+func parseNumber(s string) (float64, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, false
+	}
+	commas := false
+	intPart := true
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9', c == '+', c == '-':
+		case c == '.', c == 'e', c == 'E':
+			intPart = false
+		case c == ',':
+			if !intPart || i == 0 || s[i-1] < '0' || s[i-1] > '9' || i == len(s)-1 {
+				return 0, false
+			}
+			commas = true
+		case c == 'I', c == 'n', c == 'f', c == 'i', c == 't', c == 'y':
+			// Letters of "Infinity"; strconv checks the whole word.
+		default:
+			return 0, false
+		}
+	}
+	if commas {
+		s = strings.ReplaceAll(s, ",", "")
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f != f {
+		return 0, false
+	}
+	return f, true
+}
