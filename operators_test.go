@@ -1,0 +1,232 @@
+package fbclient
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/featflags/fbclient/internal/wire"
+)
+
+// matchOp compiles one condition on the custom attribute "attr" and evaluates it for a user
+// that has attr = value, or no attr at all when absent is set.
+func matchOp(op, operand, value string, absent bool) bool {
+	c := compileCondition(&wire.Condition{Property: "attr", Op: op, Value: operand}, true)
+	u := NewUser("user-key")
+	if !absent {
+		u = u.WithCustom("attr", value)
+	}
+	return c.match(&u)
+}
+
+// Every operator with FeatBit evaluation-server semantics (protocol reference §6.5),
+// including the absent-attribute column, where the attribute reads as "".
+func TestOperators(t *testing.T) {
+	type tc struct {
+		operand, value string
+		want           bool
+	}
+	table := map[string]struct {
+		cases []tc
+		// absent gives the result for a user without the attribute, per operand.
+		absent []tc
+	}{
+		"Equal": {
+			cases:  []tc{{"us", "us", true}, {"us", "US", false}, {"us", "usa", false}, {"", "", true}},
+			absent: []tc{{"us", "", false}, {"", "", true}},
+		},
+		"NotEqual": {
+			cases:  []tc{{"us", "us", false}, {"us", "fr", true}, {"", "x", true}},
+			absent: []tc{{"us", "", true}, {"", "", false}},
+		},
+		"Contains": {
+			cases:  []tc{{"gmail", "a@gmail.com", true}, {"gmail", "a@GMAIL.com", false}, {"", "anything", true}},
+			absent: []tc{{"gmail", "", false}, {"", "", true}},
+		},
+		"NotContain": {
+			cases:  []tc{{"gmail", "a@gmail.com", false}, {"gmail", "a@yahoo.com", true}},
+			absent: []tc{{"gmail", "", true}, {"", "", false}},
+		},
+		"StartsWith": {
+			cases:  []tc{{"group", "group-admin", true}, {"group", "admin-group", false}, {"", "x", true}},
+			absent: []tc{{"group", "", false}, {"", "", true}},
+		},
+		"EndsWith": {
+			cases:  []tc{{"user", "admin-user", true}, {"user", "user-admin", false}},
+			absent: []tc{{"user", "", false}, {"", "", true}},
+		},
+		"MatchRegex": {
+			cases: []tc{
+				{`^1[345789]\d{9}$`, "18555358000", true},
+				{`^1[345789]\d{9}$`, "28555358000", false},
+				{`gmail`, "a@gmail.com", true}, // unanchored search
+				{`^(?=.*\d)(?=.*[a-z]).{6,}$`, "abc123", true}, // lookahead (.NET, not RE2)
+				{`^(?=.*\d)(?=.*[a-z]).{6,}$`, "abcdef", false},
+				{`^(\w)\1$`, "aa", true}, // backreference
+				{`^\d+$`, "١٢٣", true}, // .NET \d is any Unicode digit
+				{`^abc$`, "abc\n", true}, // $ matches before a final newline
+				{`([`, "x", false}, // invalid pattern: false
+			},
+			absent: []tc{{`^$`, "", true}, {`.*`, "", true}, {`a+`, "", false}, {`([`, "", false}},
+		},
+		"NotMatchRegex": {
+			cases:  []tc{{`^\d+$`, "123", false}, {`^\d+$`, "abc", true}, {`([`, "x", false}},
+			absent: []tc{{`^$`, "", false}, {`a+`, "", true}, {`([`, "", false}},
+		},
+		"IsOneOf": {
+			cases: []tc{
+				{`["cn","us"]`, "us", true}, {`["cn","us"]`, "US", false}, {`["cn","us"]`, "fr", false},
+				{`[]`, "us", false}, {`null`, "us", false}, {`not json`, "us", false}, {`[1,2]`, "1", false},
+				{`"us"`, "us", false},
+				{`["a","b","c","d","e","f","g","h","i","j","k"]`, "k", true}, // a list large enough for a map
+			},
+			absent: []tc{{`["cn","us"]`, "", false}, {`["", "us"]`, "", true}},
+		},
+		"NotOneOf": {
+			cases: []tc{
+				{`["cn","us"]`, "us", false}, {`["cn","us"]`, "fr", true}, {`null`, "us", true},
+				{`not json`, "us", false}, {`[1,2]`, "3", false},
+			},
+			absent: []tc{{`["cn","us"]`, "", true}, {`["", "us"]`, "", false}},
+		},
+		"IsTrue": {
+			cases:  []tc{{"IsTrue", "true", true}, {"IsTrue", "TRUE", true}, {"", "True", true}, {"IsTrue", "1", false}, {"IsTrue", "false", false}},
+			absent: []tc{{"IsTrue", "", false}},
+		},
+		"IsFalse": {
+			cases:  []tc{{"IsFalse", "false", true}, {"IsFalse", "False", true}, {"IsFalse", "0", false}, {"IsFalse", "true", false}},
+			absent: []tc{{"IsFalse", "", false}},
+		},
+		"BiggerThan": {
+			cases: []tc{
+				{"22", "23", true}, {"22", "22", false}, {"22", "21.9", false}, {"1000", "1,500", true},
+				{"22", " 23 ", true}, {"22", "abc", false}, {"abc", "23", false}, {"22", "NaN", false},
+				{"22", "0x20", false}, {"22", "1e2", true}, {"-1", "-0.5", true}, {"22", "Infinity", true},
+			},
+			absent: []tc{{"22", "", false}, {"-22", "", false}},
+		},
+		"BiggerEqualThan": {
+			cases:  []tc{{"1000", "1000", true}, {"1000", "999.99", false}, {"1000", "1000.0", true}},
+			absent: []tc{{"0", "", false}},
+		},
+		"LessThan": {
+			cases:  []tc{{"3000", "2999", true}, {"3000", "3000", false}, {"3000", "-5", true}},
+			absent: []tc{{"3000", "", false}},
+		},
+		"LessEqualThan": {
+			cases:  []tc{{"22", "22", true}, {"22", "22.0001", false}, {"22", "1,0", true}},
+			absent: []tc{{"22", "", false}},
+		},
+		"UnknownOperator": {
+			cases:  []tc{{"x", "x", false}},
+			absent: []tc{{"", "", false}},
+		},
+	}
+	for op, spec := range table {
+		t.Run(op, func(t *testing.T) {
+			for _, c := range spec.cases {
+				assert.Equal(t, c.want, matchOp(op, c.operand, c.value, false), "%s(%q) on %q", op, c.operand, c.value)
+			}
+			for _, c := range spec.absent {
+				assert.Equal(t, c.want, matchOp(op, c.operand, "", true), "%s(%q) on an absent attribute", op, c.operand)
+				// An attribute set to "" behaves like an absent one, as on FeatBit's server.
+				assert.Equal(t, c.want, matchOp(op, c.operand, "", false), "%s(%q) on an empty attribute", op, c.operand)
+			}
+		})
+	}
+}
+
+// A pattern that backtracks catastrophically times out and is false, rather than hanging
+// the request.
+func TestRegexTimeout(t *testing.T) {
+	hostile := `^(a+)+$`
+	input := strings.Repeat("a", 40) + "!"
+	for _, op := range []string{"MatchRegex", "NotMatchRegex"} {
+		c := compileCondition(&wire.Condition{Property: "attr", Op: op, Value: hostile}, true)
+		_, err := c.re.MatchString(input)
+		assert.Error(t, err, "the match is cut off by the timeout")
+		u := NewUser("k").WithCustom("attr", input)
+		assert.False(t, c.match(&u), op)
+	}
+}
+
+func TestBuiltInAttributes(t *testing.T) {
+	u := NewUser("the-key").WithName("The Name").WithCustom("keyId", "custom-key").WithCustom("plan", "pro")
+	cases := []struct {
+		property, want string
+	}{
+		{"keyId", "the-key"}, {"key", "the-key"}, {"KeyId", "the-key"}, {"name", "The Name"},
+		{"Name", "The Name"}, {"plan", "pro"}, {"Plan", ""}, {"missing", ""}, {"", ""},
+	}
+	for _, c := range cases {
+		sel := newAttrSelector(c.property)
+		assert.Equal(t, c.want, sel.value(&u), c.property)
+	}
+	// The name defaults to the key.
+	anon := NewUser("k")
+	sel := newAttrSelector("name")
+	assert.Equal(t, "k", sel.value(&anon))
+}
+
+func TestSegmentConditions(t *testing.T) {
+	segs := map[string]*segment{
+		"s1": compileSegment(&wire.Segment{ID: "s1", Included: []string{"in", "both"}, Excluded: []string{"out", "both"},
+			Rules: []wire.SegmentRule{{Conditions: []wire.Condition{{Property: "plan", Op: "Equal", Value: "pro"}}}}}, 1),
+		"s2":       compileSegment(&wire.Segment{ID: "s2", Included: []string{"two"}}, 1),
+		"archived": compileSegment(&wire.Segment{ID: "archived", Included: []string{"in"}, IsArchived: true}, 1),
+		"nested": compileSegment(&wire.Segment{ID: "nested", Rules: []wire.SegmentRule{{Conditions: []wire.Condition{
+			{Property: wire.SegmentIn, Value: `["s2"]`}}}}}, 1),
+	}
+	cond := func(prop, ids string) condition {
+		c := compileCondition(&wire.Condition{Property: prop, Value: ids}, true)
+		c.resolve(segs)
+		return c
+	}
+	cases := []struct {
+		prop, ids string
+		user      User
+		want      bool
+	}{
+		{wire.SegmentIn, `["s1"]`, NewUser("in"), true},
+		{wire.SegmentIn, `["s1"]`, NewUser("out"), false},
+		{wire.SegmentIn, `["s1"]`, NewUser("both"), false}, // exclusion wins
+		{wire.SegmentIn, `["s1"]`, NewUser("x").WithCustom("plan", "pro"), true},
+		{wire.SegmentIn, `["s1"]`, NewUser("out").WithCustom("plan", "pro"), false},
+		{wire.SegmentIn, `["s1","s2"]`, NewUser("two"), true}, // any listed segment
+		{wire.SegmentIn, `["missing","s2"]`, NewUser("two"), true},
+		{wire.SegmentIn, `["archived"]`, NewUser("in"), false}, // archived segments are skipped
+		{wire.SegmentIn, `["nested"]`, NewUser("two"), false},  // nested segment conditions are false
+		{wire.SegmentIn, `[]`, NewUser("in"), false},
+		{wire.SegmentIn, `garbage`, NewUser("in"), false},
+		{wire.SegmentNotIn, `["s1"]`, NewUser("in"), false},
+		{wire.SegmentNotIn, `["s1"]`, NewUser("out"), true},
+		{wire.SegmentNotIn, `["s1","s2"]`, NewUser("two"), false},
+		{wire.SegmentNotIn, `["missing"]`, NewUser("two"), true},
+		{wire.SegmentNotIn, `garbage`, NewUser("two"), false},
+	}
+	for _, c := range cases {
+		cd := cond(c.prop, c.ids)
+		assert.Equal(t, c.want, cd.match(&c.user), "%s %s for %s", c.prop, c.ids, c.user.Key())
+	}
+}
+
+func TestParseNumber(t *testing.T) {
+	cases := []struct {
+		in   string
+		want float64
+		ok   bool
+	}{
+		{"42", 42, true}, {" 42 ", 42, true}, {"-1.5", -1.5, true}, {"1e3", 1000, true},
+		{"1,000", 1000, true}, {"1,000.5", 1000.5, true}, {"1.5,0", 0, false}, {",1", 0, false},
+		{"1,", 0, false}, {"NaN", 0, false}, {"0x10", 0, false}, {"1_000", 0, false},
+		{"", 0, false}, {"abc", 0, false}, {"Infinity", 0, true}, {"12abc", 0, false},
+	}
+	for _, c := range cases {
+		got, ok := parseNumber(c.in)
+		assert.Equal(t, c.ok, ok, c.in)
+		if ok && c.in != "Infinity" {
+			assert.Equal(t, c.want, got, c.in)
+		}
+	}
+}
