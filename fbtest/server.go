@@ -1,0 +1,699 @@
+// Package fbtest is an in-process fake FeatBit evaluation server for tests of fbclient and of
+// services that use it.
+//
+// A Server listens on the loopback interface and speaks FeatBit's server-SDK protocol as a
+// FeatBit evaluation server does: the /streaming WebSocket (token validation, ping/pong,
+// data-sync full and patch replies, pushes of changed items), polling at
+// /api/public/sdk/server/latest-all, and insight events at /api/public/insight/track. Tests
+// describe flags and segments with Flag and Segment instead of writing FeatBit JSON, change
+// them while clients are connected, inject faults (dropped connections, close codes, refused
+// connections, a silent server, malformed messages, failing or hanging event requests), and
+// observe what clients did (connections, data-sync timestamps, pings, events) without sleeping.
+//
+//	srv := fbtest.NewTestServer(t)
+//	srv.SetFlags(
+//		fbtest.Flag("new-checkout").Target(0, "user-1").Fallthrough(1),
+//		fbtest.Flag("banner").Strings("blue", "green").Rollout(50, 50),
+//	)
+//	// configure the client with srv.StreamingURL(), srv.EventsURL() and srv.Secret()
+//
+// All methods are safe for concurrent use. The server never logs, and no error text contains
+// the env secret.
+package fbtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
+
+	"github.com/featflags/fbclient/internal/token"
+	"github.com/featflags/fbclient/internal/wire"
+)
+
+// Paths served, relative to URL().
+const (
+	StreamingPath = "/streaming"
+	LatestAllPath = "/api/public/sdk/server/latest-all"
+	TrackPath     = "/api/public/insight/track"
+)
+
+// CloseInvalidRequest is the close code a FeatBit server sends right after the handshake when
+// it rejects a streaming connection (bad type, token, clock or secret).
+const CloseInvalidRequest = 4003
+
+// closeInvalidReason is the close reason FeatBit sends with CloseInvalidRequest.
+const closeInvalidReason = "invalid request, close by server"
+
+const (
+	tokenWindow      = 30 * time.Second // FeatBit's default Streaming:TokenExpirySeconds
+	writeWait        = 5 * time.Second  // deadline of every WebSocket write
+	closeGrace       = 2 * time.Second  // how long a close handshake may take
+	maxClientMessage = 8 << 10          // larger client messages are discarded
+	maxInsightBody   = 30_000_000       // Kestrel's default request body limit
+	sendQueue        = 1024             // messages queued per stream before it is dropped
+)
+
+// Event is one insight item received at the track endpoint: a user with the flag
+// evaluations and metrics recorded for it.
+type Event = wire.InsightItem
+
+// DataSyncRequest is a request for flag data that the server answered or is holding.
+type DataSyncRequest struct {
+	// Stream is the sequence number of the stream that sent the data-sync message (1 for the
+	// first stream the server accepted), or 0 for a polling request.
+	Stream int
+	// Polling is true for a latest-all request.
+	Polling bool
+	// Timestamp is the version the client asked for; 0 asks for all data.
+	Timestamp int64
+	// Time is when the request arrived, by the server's clock.
+	Time time.Time
+}
+
+// EventRequest is one request received at the track endpoint.
+type EventRequest struct {
+	// Status is the HTTP status answered, or 0 if the client gave up while the request was
+	// held by HoldEvents.
+	Status int
+	// Items is the number of items in the body, Bytes the body size.
+	Items, Bytes int
+	// Header holds the request headers.
+	Header http.Header
+	// Events are the decoded items (nil if the body did not parse).
+	Events []Event
+	// Time is when the request arrived, by the server's clock.
+	Time time.Time
+}
+
+// Stats counts what the server has seen since it started.
+type Stats struct {
+	// StreamAttempts counts WebSocket upgrade requests to /streaming, including refused and
+	// rejected ones.
+	StreamAttempts int
+	// StreamsAccepted counts streams that passed validation.
+	StreamsAccepted int
+	// StreamsRejected counts streams closed with CloseInvalidRequest.
+	StreamsRejected int
+	// StreamsRefused counts upgrade requests answered with the RefuseConnections status.
+	StreamsRefused int
+	// Pings counts ping messages received on all streams.
+	Pings int
+	// PollRequests counts requests to latest-all, whatever their outcome.
+	PollRequests int
+	// HeldEventRequests is the number of event requests hanging in HoldEvents right now.
+	HeldEventRequests int
+}
+
+// Option configures a Server.
+type Option func(*options)
+
+type options struct {
+	secret string
+	now    func() time.Time
+	prefix string
+}
+
+// WithSecret makes the server use secret as its env secret instead of a random one. It must
+// be a valid 44-character FeatBit env secret; NewServer panics otherwise.
+func WithSecret(secret string) Option {
+	return func(o *options) { o.secret = secret }
+}
+
+// WithClock sets the server's clock, used to check streaming tokens (±30 s window), to stamp
+// item versions (updatedAt) and to time requests. The default is time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) { o.now = now }
+}
+
+// WithPathPrefix serves everything under prefix (e.g. "/featbit"), as behind a reverse proxy.
+// URL, StreamingURL and EventsURL include it.
+func WithPathPrefix(prefix string) Option {
+	return func(o *options) { o.prefix = "/" + strings.Trim(prefix, "/") }
+}
+
+// Server is a fake FeatBit evaluation server. Create it with NewServer or NewTestServer and
+// stop it with Close.
+type Server struct {
+	hs       *httptest.Server
+	secret   string
+	envID    string
+	prefix   string
+	now      func() time.Time
+	upgrader websocket.Upgrader
+
+	closeOnce sync.Once
+	closing   chan struct{}  // closed by Close
+	wg        sync.WaitGroup // stream handlers: httptest does not wait for hijacked connections
+
+	mu        sync.Mutex
+	closed    bool
+	notify    chan struct{} // closed and replaced whenever observable state changes
+	flags     map[string]wire.Flag
+	segments  map[string]wire.Segment
+	version   int64 // highest version given out or loaded
+	streams   map[*stream]struct{}
+	rejecting map[*websocket.Conn]struct{}
+
+	refuseStatus   int
+	stopPongs      bool
+	syncGate       chan struct{} // non-nil while data-sync replies are held
+	eventsGate     chan struct{} // non-nil while event requests are held
+	failEvents     int
+	failStatus     int
+	failRetryAfter time.Duration
+
+	stats     Stats
+	syncs     []DataSyncRequest
+	events    []Event
+	eventReqs []EventRequest
+}
+
+// NewServer starts a server on 127.0.0.1 with a random env secret and no flags. The caller
+// must Close it.
+func NewServer(opts ...Option) *Server {
+	o := options{now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.prefix == "/" {
+		o.prefix = ""
+	}
+	var env uuid.UUID
+	if o.secret == "" {
+		env = uuid.New()
+		o.secret = token.FormatSecret(uuid.New(), env)
+	} else {
+		id, err := token.EnvID(o.secret)
+		if err != nil {
+			panic("fbtest: WithSecret: not a valid 44-character FeatBit env secret")
+		}
+		env = id
+	}
+	s := &Server{
+		secret:    o.secret,
+		envID:     env.String(),
+		prefix:    o.prefix,
+		now:       o.now,
+		closing:   make(chan struct{}),
+		notify:    make(chan struct{}),
+		flags:     map[string]wire.Flag{},
+		segments:  map[string]wire.Segment{},
+		streams:   map[*stream]struct{}{},
+		rejecting: map[*websocket.Conn]struct{}{},
+		upgrader: websocket.Upgrader{
+			ReadBufferSize:  4096,
+			WriteBufferSize: 4096,
+			CheckOrigin:     func(*http.Request) bool { return true },
+		},
+	}
+	s.hs = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
+	return s
+}
+
+// NewTestServer is NewServer with Close registered as a cleanup of tb.
+func NewTestServer(tb testing.TB, opts ...Option) *Server {
+	tb.Helper()
+	s := NewServer(opts...)
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// URL returns the server's HTTP base URL (with the path prefix, if any), e.g.
+// "http://127.0.0.1:41234".
+func (s *Server) URL() string { return s.hs.URL + s.prefix }
+
+// StreamingURL returns the base URL for streaming, the ws:// form of URL. Clients append
+// "/streaming?type=server&token=...".
+func (s *Server) StreamingURL() string {
+	return "ws" + strings.TrimPrefix(s.hs.URL, "http") + s.prefix
+}
+
+// EventsURL returns the base URL for insight events; it is URL.
+func (s *Server) EventsURL() string { return s.URL() }
+
+// Secret returns the env secret the server accepts: 44 characters whose last 22 encode
+// EnvID.
+func (s *Server) Secret() string { return s.secret }
+
+// EnvID returns the environment id encoded in the secret; flags and segments carry it as envId.
+func (s *Server) EnvID() string { return s.envID }
+
+// Close closes every connection abruptly (as a FeatBit server does when it stops), stops the
+// listener and waits for all of the server's goroutines. Held requests are answered 503.
+// Close is idempotent.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		close(s.closing)
+		for st := range s.streams {
+			st.ws.Close()
+		}
+		clear(s.streams)
+		for ws := range s.rejecting {
+			ws.Close()
+		}
+		s.changedLocked()
+		s.mu.Unlock()
+		s.hs.Close()
+		s.wg.Wait()
+	})
+}
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	if s.prefix != "" {
+		rest, ok := strings.CutPrefix(p, s.prefix)
+		if !ok || (rest != "" && rest[0] != '/') {
+			http.NotFound(w, r)
+			return
+		}
+		p = rest
+	}
+	switch {
+	case isStreamingPath(p):
+		s.serveStream(w, r)
+	case p == LatestAllPath:
+		s.servePoll(w, r)
+	case p == TrackPath:
+		s.serveTrack(w, r)
+	case p == "/health/liveness" || p == "/health/readiness":
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("Healthy"))
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// isStreamingPath reports whether p starts with the segment /streaming, as FeatBit matches
+// (case-insensitively).
+func isStreamingPath(p string) bool {
+	if len(p) < len(StreamingPath) || !strings.EqualFold(p[:len(StreamingPath)], StreamingPath) {
+		return false
+	}
+	return len(p) == len(StreamingPath) || p[len(StreamingPath)] == '/'
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	return r.Header.Get("Authorization") == s.secret
+}
+
+// refuse answers a request refused by RefuseConnections.
+func refuse(w http.ResponseWriter, status int) {
+	if status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(`{"error":"Rate limit exceeded. Please try again later."}`))
+		return
+	}
+	http.Error(w, http.StatusText(status), status)
+}
+
+// changedLocked wakes everyone waiting in WaitFor. s.mu must be held.
+func (s *Server) changedLocked() {
+	close(s.notify)
+	s.notify = make(chan struct{})
+}
+
+// ---- Items ----
+
+// nextVersionLocked returns a version for a change: the server clock in ms, but always
+// greater than any version given out before.
+func (s *Server) nextVersionLocked() int64 {
+	v := s.now().UnixMilli()
+	if v <= s.version {
+		v = s.version + 1
+	}
+	s.version = v
+	return v
+}
+
+// SetFlags creates or replaces flags (by key). Each flag gets its own new version (updatedAt,
+// strictly increasing) and is pushed to every connected stream as a one-flag patch, as FeatBit
+// does for each change. It returns the version given to the last flag. It panics if a builder
+// refers to a variation that does not exist.
+func (s *Server) SetFlags(flags ...*FlagBuilder) int64 {
+	built := make([]wire.Flag, len(flags))
+	for i, b := range flags {
+		built[i] = b.build(s.envID)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var v int64
+	for _, f := range built {
+		v = s.nextVersionLocked()
+		f.UpdatedAt = wire.FormatVersion(v)
+		s.flags[f.Key] = f
+		s.pushLocked(wire.DataSync{EventType: wire.EventPatch, FeatureFlags: []wire.Flag{f}, Segments: []wire.Segment{}})
+	}
+	s.changedLocked()
+	return v
+}
+
+// SetSegments creates or replaces segments (by id). Each segment gets a new version and is
+// pushed to every connected stream as a one-segment patch. As in FeatBit, every flag that
+// refers to the segment then gets a newer version too, without a push: a client that
+// reconnects receives those flags again in its patch. It returns the version given to the
+// last segment.
+func (s *Server) SetSegments(segments ...*SegmentBuilder) int64 {
+	built := make([]wire.Segment, len(segments))
+	for i, b := range segments {
+		built[i] = b.build(s.envID)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var v int64
+	for _, seg := range built {
+		v = s.setSegmentLocked(seg)
+	}
+	s.changedLocked()
+	return v
+}
+
+// ArchiveFlag archives the flag with the given key (a new version, pushed like any change).
+// It reports whether the flag exists.
+func (s *Server) ArchiveFlag(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.flags[key]
+	if !ok {
+		return false
+	}
+	f.IsArchived = true
+	f.UpdatedAt = wire.FormatVersion(s.nextVersionLocked())
+	s.flags[key] = f
+	s.pushLocked(wire.DataSync{EventType: wire.EventPatch, FeatureFlags: []wire.Flag{f}, Segments: []wire.Segment{}})
+	s.changedLocked()
+	return true
+}
+
+// ArchiveSegment archives the segment with the given id, as SetSegments would. It reports
+// whether the segment exists.
+func (s *Server) ArchiveSegment(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seg, ok := s.segments[id]
+	if !ok {
+		return false
+	}
+	seg.IsArchived = true
+	s.setSegmentLocked(seg)
+	s.changedLocked()
+	return true
+}
+
+func (s *Server) setSegmentLocked(seg wire.Segment) int64 {
+	v := s.nextVersionLocked()
+	seg.UpdatedAt = wire.FormatVersion(v)
+	s.segments[seg.ID] = seg
+	s.pushLocked(wire.DataSync{EventType: wire.EventPatch, FeatureFlags: []wire.Flag{}, Segments: []wire.Segment{seg}})
+	keys := make([]string, 0, len(s.flags))
+	for k, f := range s.flags {
+		if usesSegment(f, seg.ID) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		f := s.flags[k]
+		f.UpdatedAt = wire.FormatVersion(s.nextVersionLocked())
+		s.flags[k] = f
+	}
+	return v
+}
+
+// usesSegment reports whether a rule of f has a segment condition listing id.
+func usesSegment(f wire.Flag, id string) bool {
+	for _, r := range f.Rules {
+		for _, c := range r.Conditions {
+			if c.Property != wire.SegmentIn && c.Property != wire.SegmentNotIn {
+				continue
+			}
+			var ids []string
+			if json.Unmarshal([]byte(c.Value), &ids) == nil && slices.Contains(ids, id) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// LoadJSON replaces all flags and segments with a data set in FeatBit's JSON, in any of the
+// shapes FeatBit produces (the latest-all response, a data-sync message, or a bare
+// {"featureFlags":[...],"segments":[...]} object). Items keep their updatedAt, which every
+// item must have, and nothing is pushed: use it before clients connect.
+func (s *Server) LoadJSON(data []byte) error {
+	ds, err := wire.DecodeDataSet(data)
+	if err != nil {
+		return fmt.Errorf("fbtest: LoadJSON: %w", err)
+	}
+	flags := make(map[string]wire.Flag, len(ds.FeatureFlags))
+	segments := make(map[string]wire.Segment, len(ds.Segments))
+	var top int64
+	for _, f := range ds.FeatureFlags {
+		v, err := wire.Version(f.UpdatedAt)
+		if err != nil {
+			return fmt.Errorf("fbtest: LoadJSON: flag %q: %w", f.Key, err)
+		}
+		top = max(top, v)
+		flags[f.Key] = f
+	}
+	for _, seg := range ds.Segments {
+		v, err := wire.Version(seg.UpdatedAt)
+		if err != nil {
+			return fmt.Errorf("fbtest: LoadJSON: segment %q: %w", seg.ID, err)
+		}
+		top = max(top, v)
+		segments[seg.ID] = seg
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.flags, s.segments = flags, segments
+	s.version = max(s.version, top)
+	s.changedLocked()
+	return nil
+}
+
+// DataVersion returns the highest version (updatedAt in Unix ms) of any flag or segment, the
+// timestamp a client holding all data asks for when it reconnects. It is 0 without data.
+func (s *Server) DataVersion() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var v int64
+	for _, f := range s.flags {
+		n, _ := wire.Version(f.UpdatedAt)
+		v = max(v, n)
+	}
+	for _, seg := range s.segments {
+		n, _ := wire.Version(seg.UpdatedAt)
+		v = max(v, n)
+	}
+	return v
+}
+
+// payloadLocked returns the data-sync payload for a request with timestamp ts: everything
+// (archived items included) for 0, else the items whose version is greater than ts.
+func (s *Server) payloadLocked(ts int64) wire.DataSync {
+	ds := wire.DataSync{EventType: wire.EventFull, FeatureFlags: []wire.Flag{}, Segments: []wire.Segment{}}
+	if ts != 0 {
+		ds.EventType = wire.EventPatch
+	}
+	newer := func(updatedAt string) bool {
+		v, err := wire.Version(updatedAt)
+		return ts == 0 || (err == nil && v > ts)
+	}
+	for _, f := range s.flags {
+		if newer(f.UpdatedAt) {
+			ds.FeatureFlags = append(ds.FeatureFlags, f)
+		}
+	}
+	for _, seg := range s.segments {
+		if newer(seg.UpdatedAt) {
+			ds.Segments = append(ds.Segments, seg)
+		}
+	}
+	slices.SortFunc(ds.FeatureFlags, func(a, b wire.Flag) int {
+		return cmpVersion(a.UpdatedAt, b.UpdatedAt, a.Key, b.Key)
+	})
+	slices.SortFunc(ds.Segments, func(a, b wire.Segment) int {
+		return cmpVersion(a.UpdatedAt, b.UpdatedAt, a.ID, b.ID)
+	})
+	return ds
+}
+
+func cmpVersion(ua, ub, ka, kb string) int {
+	va, _ := wire.Version(ua)
+	vb, _ := wire.Version(ub)
+	switch {
+	case va < vb:
+		return -1
+	case va > vb:
+		return 1
+	}
+	return strings.Compare(ka, kb)
+}
+
+// ---- Observation ----
+
+// Connections returns the number of open streams that passed validation.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.streams)
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// DataSyncRequests returns every data-sync request received (streaming and polling) that the
+// server answered or is holding, in arrival order.
+func (s *Server) DataSyncRequests() []DataSyncRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.syncs)
+}
+
+// Events returns the items of every event request answered 200, in arrival order.
+func (s *Server) Events() []Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.events)
+}
+
+// EventRequests returns every request received at the track endpoint, in arrival order.
+func (s *Server) EventRequests() []EventRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.eventReqs)
+}
+
+// WaitFor calls cond until it returns true, each time the server's observable state changes
+// (a stream opens or closes, a message or request arrives, data changes), and returns nil; or
+// returns an error wrapping ctx's error when ctx ends first. cond may call Server methods.
+func (s *Server) WaitFor(ctx context.Context, cond func() bool) error {
+	for {
+		s.mu.Lock()
+		ch := s.notify
+		s.mu.Unlock()
+		if cond() {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("fbtest: condition not met: %w", ctx.Err())
+		}
+	}
+}
+
+// WaitConnections waits until exactly n validated streams are open.
+func (s *Server) WaitConnections(ctx context.Context, n int) error {
+	return s.WaitFor(ctx, func() bool { return s.Connections() == n })
+}
+
+// WaitDataSyncRequests waits until at least n data-sync requests have arrived and returns them
+// all. To wait for the next request, pass len(DataSyncRequests())+1.
+func (s *Server) WaitDataSyncRequests(ctx context.Context, n int) ([]DataSyncRequest, error) {
+	var out []DataSyncRequest
+	err := s.WaitFor(ctx, func() bool {
+		out = s.DataSyncRequests()
+		return len(out) >= n
+	})
+	return out, err
+}
+
+// WaitEvents waits until at least n event items have been accepted and returns them all.
+func (s *Server) WaitEvents(ctx context.Context, n int) ([]Event, error) {
+	var out []Event
+	err := s.WaitFor(ctx, func() bool {
+		out = s.Events()
+		return len(out) >= n
+	})
+	return out, err
+}
+
+// ---- Faults ----
+
+// RefuseConnections makes new streaming upgrade requests and latest-all requests fail at the
+// HTTP level with status (e.g. http.StatusServiceUnavailable, or http.StatusTooManyRequests,
+// answered with Retry-After: 1 as FeatBit's rate limiter does); 0 accepts them again. Open
+// streams are not affected.
+func (s *Server) RefuseConnections(status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refuseStatus = status
+}
+
+// FailEvents makes the next n requests to the track endpoint fail with status (n < 0: all of
+// them, until FailEvents(0, 0, 0)). If retryAfter > 0 the response carries Retry-After in whole
+// seconds (rounded up). Failed requests are listed by EventRequests; their items are not
+// added to Events.
+func (s *Server) FailEvents(n, status int, retryAfter time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failEvents, s.failStatus, s.failRetryAfter = n, status, retryAfter
+}
+
+// HoldEvents makes requests to the track endpoint hang until ReleaseEvents, the end of the
+// request's context (the client gave up), or Close. Released requests are then answered as
+// usual.
+func (s *Server) HoldEvents() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.eventsGate == nil {
+		s.eventsGate = make(chan struct{})
+	}
+}
+
+// ReleaseEvents lets held and new event requests through.
+func (s *Server) ReleaseEvents() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.eventsGate != nil {
+		close(s.eventsGate)
+		s.eventsGate = nil
+	}
+}
+
+// HoldDataSync stops answering data-sync requests: streaming requests are recorded and
+// queued, latest-all requests hang. Pings and pushes still flow. ReleaseDataSync answers
+// them with the data as it is then.
+func (s *Server) HoldDataSync() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.syncGate == nil {
+		s.syncGate = make(chan struct{})
+	}
+}
+
+// ReleaseDataSync answers the held data-sync requests and stops holding new ones.
+func (s *Server) ReleaseDataSync() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.syncGate == nil {
+		return
+	}
+	close(s.syncGate)
+	s.syncGate = nil
+	for st := range s.streams {
+		for _, ts := range st.held {
+			st.enqueue(outMsg{data: s.dataSyncMessageLocked(ts)})
+		}
+		st.held = nil
+	}
+}
