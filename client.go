@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -205,19 +206,23 @@ func (c *Client) WaitForInitialization(ctx context.Context) error {
 // (a listener more than 4096 events behind misses events, and the miss is logged). A
 // listener for EventClientReady registered after the client became ready is called at once.
 func (c *Client) On(t EventType, fn func(Event)) (off func()) {
+	return c.OnEvents([]EventType{t}, fn)
+}
+
+// OnEvents is On for several event types at once: one listener, called in the order the
+// events happened across all the types, e.g. EventNetworkFetchFull, then EventClientReady,
+// then EventFlagChanged for later changes.
+func (c *Client) OnEvents(types []EventType, fn func(Event)) (off func()) {
 	if c == nil {
 		return func() {}
-	}
-	if t != EventClientReady {
-		return c.listeners.add(t, fn, nil)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var first *Event
-	if c.Initialized() {
+	if slices.Contains(types, EventClientReady) && c.Initialized() {
 		first = &Event{Type: EventClientReady, Time: time.Now(), Message: "client ready"}
 	}
-	return c.listeners.add(t, fn, first)
+	return c.listeners.add(types, fn, first)
 }
 
 // markReady makes the client ready once and tells the listeners.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -153,7 +155,7 @@ type listeners struct {
 }
 
 type listener struct {
-	typ     EventType
+	types   []EventType
 	fn      func(Event)
 	queue   chan Event
 	stop    chan struct{}
@@ -164,13 +166,22 @@ type listener struct {
 // has reports whether anyone listens for t. It is one atomic load.
 func (ls *listeners) has(t EventType) bool { return ls.count[t].Load() > 0 }
 
-// add registers fn for t and returns the function that removes it. first, if not nil, is
-// queued for the new listener before any other event.
-func (ls *listeners) add(t EventType, fn func(Event), first *Event) func() {
-	if t == 0 || t >= numEventTypes || fn == nil {
+// add registers fn for the given types and returns the function that removes it. first, if
+// not nil, is queued for the new listener before any other event.
+func (ls *listeners) add(types []EventType, fn func(Event), first *Event) func() {
+	if fn == nil {
 		return func() {}
 	}
-	l := &listener{typ: t, fn: fn, queue: make(chan Event, listenerQueue), stop: make(chan struct{})}
+	var valid []EventType
+	for _, t := range types {
+		if t > 0 && t < numEventTypes && !slices.Contains(valid, t) {
+			valid = append(valid, t)
+		}
+	}
+	if len(valid) == 0 {
+		return func() {}
+	}
+	l := &listener{types: valid, fn: fn, queue: make(chan Event, listenerQueue), stop: make(chan struct{})}
 	if first != nil {
 		l.queue <- *first
 	}
@@ -179,8 +190,10 @@ func (ls *listeners) add(t EventType, fn func(Event), first *Event) func() {
 		ls.mu.Unlock()
 		return func() {}
 	}
-	ls.byType[t] = append(ls.byType[t][:len(ls.byType[t]):len(ls.byType[t])], l)
-	ls.count[t].Add(1)
+	for _, t := range valid {
+		ls.byType[t] = append(ls.byType[t][:len(ls.byType[t]):len(ls.byType[t])], l)
+		ls.count[t].Add(1)
+	}
 	ls.wg.Add(1)
 	ls.mu.Unlock()
 	go ls.run(l)
@@ -191,12 +204,11 @@ func (ls *listeners) add(t EventType, fn func(Event), first *Event) func() {
 // in progress, if any.
 func (ls *listeners) remove(l *listener) {
 	ls.mu.Lock()
-	list := ls.byType[l.typ]
-	for i, x := range list {
-		if x == l {
-			ls.byType[l.typ] = append(list[:i:i], list[i+1:]...)
-			ls.count[l.typ].Add(-1)
-			break
+	for _, t := range l.types {
+		list := ls.byType[t]
+		if i := slices.Index(list, l); i >= 0 {
+			ls.byType[t] = append(list[:i:i], list[i+1:]...)
+			ls.count[t].Add(-1)
 		}
 	}
 	ls.mu.Unlock()
@@ -232,7 +244,7 @@ func (ls *listeners) run(l *listener) {
 				return
 			}
 			if n := l.dropped.Load(); n != reported {
-				ls.warn("fbclient: a listener is too slow and missed events", "event", l.typ.String(), "missed", n-reported)
+				ls.warn("fbclient: a listener is too slow and missed events", "events", l.typeNames(), "missed", n-reported)
 				reported = n
 			}
 			ls.call(l, e)
@@ -243,7 +255,7 @@ func (ls *listeners) run(l *listener) {
 func (ls *listeners) call(l *listener, e Event) {
 	defer func() {
 		if v := recover(); v != nil {
-			ls.warn("fbclient: a listener panicked", "event", l.typ.String(), "panic", fmt.Sprint(v))
+			ls.warn("fbclient: a listener panicked", "event", e.Type.String(), "panic", fmt.Sprint(v))
 		}
 	}()
 	l.fn(e)
@@ -261,8 +273,10 @@ func (ls *listeners) close(ctx context.Context) {
 	var all []*listener
 	for t := range ls.byType {
 		for _, l := range ls.byType[t] {
-			all = append(all, l)
-			close(l.queue) // no emit can send any more: emit holds mu
+			if !slices.Contains(all, l) {
+				all = append(all, l)
+				close(l.queue) // no emit can send any more: emit holds mu
+			}
 		}
 		ls.byType[t] = nil
 		ls.count[t].Store(0)
@@ -280,4 +294,12 @@ func (ls *listeners) close(ctx context.Context) {
 			l.once.Do(func() { close(l.stop) })
 		}
 	}
+}
+
+func (l *listener) typeNames() string {
+	names := make([]string, len(l.types))
+	for i, t := range l.types {
+		names[i] = t.String()
+	}
+	return strings.Join(names, ",")
 }

@@ -1,0 +1,473 @@
+package fbclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/featflags/fbclient/internal/wire"
+)
+
+const fixture = "testdata/featbit_test_data.json"
+
+// A structurally valid secret (FeatBit's own test value, protocol reference §1.1).
+const testSecret = "v3faJy3RCUO8d-EJiVdN6waRfGjfNan02Ms9c0LiTD6w"
+
+func TestConfigValidation(t *testing.T) {
+	good := Config{EnvSecret: testSecret, StreamingURL: "wss://featbit.example", StartWait: -1}
+	cases := []struct {
+		name   string
+		change func(*Config)
+		msg    string
+	}{
+		{"no secret", func(c *Config) { c.EnvSecret = "" }, "EnvSecret is required"},
+		{"blank secret", func(c *Config) { c.EnvSecret = "   " }, "EnvSecret is required"},
+		{"non-ASCII secret", func(c *Config) { c.EnvSecret = "sécret" }, "EnvSecret contains"},
+		{"no URL", func(c *Config) { c.StreamingURL = "" }, "StreamingURL is required"},
+		{"relative URL", func(c *Config) { c.StreamingURL = "featbit.example" }, "StreamingURL must be an absolute"},
+		{"ftp URL", func(c *Config) { c.StreamingURL = "ftp://featbit.example" }, "StreamingURL must be"},
+		{"no host", func(c *Config) { c.StreamingURL = "ws://" }, "StreamingURL has no host"},
+		{"query", func(c *Config) { c.StreamingURL = "ws://h/?token=x" }, "must not have a query"},
+		{"ws events URL", func(c *Config) { c.EventsURL = "ws://h" }, "EventsURL must be an http"},
+		{"short poll", func(c *Config) { c.PollInterval = time.Second }, "PollInterval"},
+		{"negative poll", func(c *Config) { c.PollInterval = -time.Second }, "PollInterval"},
+		{"short flush", func(c *Config) { c.FlushInterval = time.Millisecond }, "FlushInterval"},
+		{"negative capacity", func(c *Config) { c.EventCapacity = -1 }, "EventCapacity"},
+		{"negative batch", func(c *Config) { c.EventBatchSize = -1 }, "EventBatchSize"},
+		{"tiny batch bytes", func(c *Config) { c.EventBatchBytes = 10 }, "EventBatchBytes"},
+		{"negative close timeout", func(c *Config) { c.CloseTimeout = -1 }, "CloseTimeout"},
+		{"sync mode", func(c *Config) { c.SyncMode = 7 }, "SyncMode"},
+		{"data file online", func(c *Config) { c.DataFile = "x.json" }, "Offline"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			checkLeaks(t)
+			cfg := good
+			tc.change(&cfg)
+			c, err := New(cfg)
+			assert.Nil(t, c)
+			require.Error(t, err)
+			assert.ErrorIs(t, err, ErrInvalidConfig)
+			assert.Contains(t, err.Error(), tc.msg)
+			assert.NotContains(t, err.Error(), testSecret)
+		})
+	}
+}
+
+func TestConfigURLs(t *testing.T) {
+	cases := []struct {
+		cfg                      Config
+		streaming, events, polls string
+	}{
+		{Config{StreamingURL: "wss://fb.example"}, "wss://fb.example/streaming", "https://fb.example/api/public/insight/track", "https://fb.example/api/public/sdk/server/latest-all"},
+		{Config{StreamingURL: "ws://fb.example:5100/prefix/"}, "ws://fb.example:5100/prefix/streaming", "http://fb.example:5100/prefix/api/public/insight/track", "http://fb.example:5100/prefix/api/public/sdk/server/latest-all"},
+		{Config{StreamingURL: "https://fb.example", EventsURL: "https://events.example/x/"}, "wss://fb.example/streaming", "https://events.example/x/api/public/insight/track", "https://fb.example/api/public/sdk/server/latest-all"},
+		{Config{StreamingURL: "http://fb.example", PollingURL: "http://relay.example"}, "ws://fb.example/streaming", "http://fb.example/api/public/insight/track", "http://relay.example/api/public/sdk/server/latest-all"},
+	}
+	for _, c := range cases {
+		c.cfg.EnvSecret = testSecret
+		r, err := c.cfg.resolve()
+		require.NoError(t, err)
+		assert.Equal(t, c.streaming, r.streamingURL.String())
+		assert.Equal(t, c.events, r.eventsURL.String())
+		assert.Equal(t, c.polls, r.pollingURL.String())
+		assert.Equal(t, DefaultStartWait, r.StartWait)
+		assert.Equal(t, DefaultFlushInterval, r.FlushInterval)
+		assert.Equal(t, DefaultEventCapacity, r.EventCapacity)
+	}
+}
+
+func TestOfflineDataFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
+		return p
+	}
+	cases := []struct {
+		name, file string
+		msg        []string
+	}{
+		{"missing", filepath.Join(dir, "nope.json"), []string{"cannot read DataFile", "nope.json"}},
+		{"not JSON", write("garbage.json", "{\n  \"featureFlags\": [\n  oops"), []string{"garbage.json", "invalid JSON at line 3"}},
+		{"empty", write("empty.json", "   "), []string{"empty.json", "empty document"}},
+		{"wrong message", write("pong.json", `{"messageType":"pong","data":{}}`), []string{"pong.json", `messageType is "pong"`}},
+		{"no data", write("nodata.json", `{"messageType":"data-sync"}`), []string{"nodata.json", "no \"data\""}},
+		{"other object", write("other.json", `{"flags":[]}`), []string{"other.json", "featureFlags"}},
+		{"bad event type", write("evt.json", `{"messageType":"data-sync","data":{"eventType":"delta","featureFlags":[],"segments":[]}}`), []string{"evt.json", "eventType"}},
+		{"bad item", write("item.json", `{"featureFlags":[{"key":"f","updatedAt":"later"}],"segments":[]}`), []string{"item.json", `flag "f"`, "updatedAt"}},
+		{"array", write("array.json", `[]`), []string{"array.json", "not a JSON object"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			checkLeaks(t)
+			c, err := New(Config{Offline: true, DataFile: tc.file})
+			assert.Nil(t, c)
+			require.Error(t, err)
+			for _, m := range tc.msg {
+				assert.Contains(t, err.Error(), m)
+			}
+		})
+	}
+}
+
+func TestOfflineShapes(t *testing.T) {
+	dir := t.TempDir()
+	bare := filepath.Join(dir, "bare.json")
+	require.NoError(t, os.WriteFile(bare, []byte(`{"featureFlags":[],"segments":[]}`), 0o600))
+	c := newOffline(t, bare)
+	assert.Equal(t, StateReady, c.Status().State)
+	assert.Equal(t, ReasonFlagNotFound, c.VariationDetail("x", NewUser("u"), "d").Reason)
+
+	// No file: an empty, ready data set.
+	checkLeaks(t)
+	empty, err := New(Config{Offline: true})
+	require.NoError(t, err)
+	defer empty.Close()
+	assert.True(t, empty.Initialized())
+	assert.Equal(t, 0, empty.AllVariations(NewUser("u")).Len())
+}
+
+func TestNilAndNotReadyClient(t *testing.T) {
+	var c *Client
+	d := c.VariationDetail("f", NewUser("u"), "d")
+	assert.Equal(t, "d", d.Value)
+	assert.Equal(t, ReasonClientNotReady, d.Reason)
+	assert.ErrorIs(t, d.Err, ErrClientNotReady)
+	assert.True(t, c.BoolVariation("f", NewUser("u"), true))
+	assert.False(t, c.Initialized())
+	assert.Equal(t, StateClosed, c.Status().State)
+	assert.NoError(t, c.Close())
+	c.On(EventEvaluation, func(Event) {})()
+	assert.ErrorIs(t, c.WaitForInitialization(context.Background()), ErrClosed)
+	assert.Equal(t, 0, c.AllVariations(NewUser("u")).Len())
+	assert.Equal(t, 5, JSONVariation(c, "f", NewUser("u"), 5))
+}
+
+func TestAllVariations(t *testing.T) {
+	c := newOffline(t, fixture)
+	user := NewUser("test-user-1").WithCustom("country", "us")
+	all := c.AllVariations(user)
+	assert.Equal(t, 7, all.Len())
+	var keys []string
+	for k, d := range all.All() {
+		keys = append(keys, k)
+		assert.Equal(t, c.VariationDetail(k, user, "x"), d, k)
+	}
+	assert.IsIncreasing(t, keys)
+	d, ok := all.Get("ff-test-number")
+	assert.True(t, ok)
+	assert.Equal(t, "1", d.Value)
+	_, ok = all.Get("nope")
+	assert.False(t, ok)
+	assert.Equal(t, "fallback", all.Value("nope", "fallback"))
+	assert.Equal(t, "true", all.Value("ff-test-bool", "fallback"))
+
+	b, err := json.Marshal(all)
+	require.NoError(t, err)
+	var states []map[string]any
+	require.NoError(t, json.Unmarshal(b, &states))
+	require.Len(t, states, 7)
+	assert.Equal(t, map[string]any{"id": "ff-test-bool", "variation": "true", "variationType": "boolean",
+		"variationId": "18b369f8-453f-46d7-88cc-fe41d29ca6e3", "sendToExperiment": true, "matchReason": "target match"}, states[1])
+
+	assert.Equal(t, 0, c.AllVariations(NewUser(" ")).Len(), "an invalid user evaluates nothing")
+}
+
+// collector gathers events delivered to a listener.
+type collector struct {
+	mu     sync.Mutex
+	events []Event
+	signal chan struct{}
+}
+
+func newCollector() *collector { return &collector{signal: make(chan struct{}, 1)} }
+
+func (c *collector) add(e Event) {
+	c.mu.Lock()
+	c.events = append(c.events, e)
+	c.mu.Unlock()
+	select {
+	case c.signal <- struct{}{}:
+	default:
+	}
+}
+
+// wait returns the events once at least n have arrived, failing the test after a generous
+// deadline.
+func (c *collector) wait(t testing.TB, n int) []Event {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		c.mu.Lock()
+		if len(c.events) >= n {
+			out := append([]Event(nil), c.events...)
+			c.mu.Unlock()
+			return out
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.signal:
+		case <-deadline:
+			t.Fatalf("waited for %d events, got %d", n, len(c.snapshot()))
+		}
+	}
+}
+
+func (c *collector) snapshot() []Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Event(nil), c.events...)
+}
+
+func TestEvaluationEvents(t *testing.T) {
+	c := newOffline(t, fixture)
+	col := newCollector()
+	off := c.On(EventEvaluation, col.add)
+
+	u1 := NewUser("test-user-1").WithCustom("country", "us")
+	c.BoolVariation("ff-test-bool", u1, false)
+	c.Variation("ff-test-number", u1, "")
+	c.IntVariation("ff-test-number", u1, 0)
+	c.BoolVariation("ff-test-string", u1, false)           // wrong type: no event
+	c.Variation("nope", u1, "")                            // not found: no event
+	c.Variation("ff-test-bool", NewUser(""), "")           // invalid user: no event
+	c.AllVariations(u1)                                    // no events
+	JSONVariation(c, "ff-test-json", u1, map[string]any{}) // event
+	c.VariationDetail("ff-test-off", u1, "")
+
+	evs := col.wait(t, 5)
+	require.Len(t, evs, 5)
+	want := []struct{ key, value string }{{"ff-test-bool", "true"}, {"ff-test-number", "1"}, {"ff-test-number", "1"}, {"ff-test-json", ""}, {"ff-test-off", "false"}}
+	for i, w := range want {
+		e := evs[i]
+		assert.Equal(t, EventEvaluation, e.Type)
+		require.NotNil(t, e.Evaluation)
+		assert.Equal(t, w.key, e.Evaluation.FlagKey)
+		assert.Equal(t, "test-user-1", e.Evaluation.User.Key())
+		if w.value != "" {
+			assert.Equal(t, w.value, e.Evaluation.Value)
+		}
+		assert.NotEmpty(t, e.Evaluation.VariationID)
+		assert.False(t, e.Time.IsZero())
+	}
+	assert.Equal(t, ReasonTargetMatch, evs[0].Evaluation.Reason)
+	assert.True(t, evs[0].Evaluation.InExperiment)
+	assert.Equal(t, ReasonOff, evs[4].Evaluation.Reason)
+
+	off()
+	off() // harmless twice
+	c.BoolVariation("ff-test-bool", u1, false)
+	// Nothing more arrives: the listener is gone (checked by the recorder not recording).
+	assert.False(t, c.events.wanted())
+}
+
+func TestListenersOrderSlowAndPanicking(t *testing.T) {
+	var logBuf syncBuffer
+	checkLeaks(t)
+	c, err := New(Config{Offline: true, DataFile: fixture, Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
+	require.NoError(t, err)
+	defer c.Close()
+
+	// A listener that blocks until released, one that panics on every call, and a healthy
+	// one: the healthy one gets everything, in order, while the others misbehave.
+	release := make(chan struct{})
+	c.On(EventEvaluation, func(Event) { <-release })
+	c.On(EventEvaluation, func(Event) { panic("listener bug") })
+	healthy := newCollector()
+	c.On(EventEvaluation, healthy.add)
+
+	u := NewUser("u")
+	const n = 200
+	for i := 0; i < n; i++ {
+		c.Variation("ff-test-number", u.WithCustom("i", formatIndex(i)), "")
+	}
+	evs := healthy.wait(t, n)
+	for i, e := range evs {
+		v, _ := e.Evaluation.User.Custom("i")
+		assert.Equal(t, formatIndex(i), v, "events arrive in order")
+	}
+	close(release)
+	require.NoError(t, c.Close())
+	assert.Contains(t, logBuf.String(), "a listener panicked")
+}
+
+func formatIndex(i int) string { return string(rune('A'+i/26)) + string(rune('a'+i%26)) }
+
+// syncBuffer is a bytes.Buffer safe for a logger writing from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestClientReadyListener(t *testing.T) {
+	c := newOffline(t, fixture)
+	col := newCollector()
+	c.On(EventClientReady, col.add)
+	evs := col.wait(t, 1)
+	assert.Equal(t, EventClientReady, evs[0].Type)
+	require.NoError(t, c.WaitForInitialization(context.Background()))
+}
+
+// A client that never gets data: readiness waits end with the context, and Close ends them
+// with ErrClosed.
+func TestWaitForInitialization(t *testing.T) {
+	checkLeaks(t)
+	c, err := New(Config{EnvSecret: testSecret, StreamingURL: "ws://127.0.0.1:1", StartWait: -1})
+	require.NoError(t, err)
+	assert.False(t, c.Initialized())
+	assert.Equal(t, StateNotReady, c.Status().State)
+	d := c.VariationDetail("f", NewUser("u"), "d")
+	assert.Equal(t, ReasonClientNotReady, d.Reason)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err = c.WaitForInitialization(ctx)
+	assert.ErrorIs(t, err, context.Canceled)
+
+	done := make(chan error)
+	go func() { done <- c.WaitForInitialization(context.Background()) }()
+	require.NoError(t, c.Close())
+	assert.ErrorIs(t, <-done, ErrClosed)
+	assert.Equal(t, StateClosed, c.Status().State)
+}
+
+// Data pushed through the synchronizer's commit path fires its events in commit order, and
+// readiness only with a full data set.
+func TestCommitEvents(t *testing.T) {
+	checkLeaks(t)
+	c, err := New(Config{EnvSecret: testSecret, StreamingURL: "ws://127.0.0.1:1", StartWait: -1})
+	require.NoError(t, err)
+	defer c.Close()
+	col := newCollector()
+	var types []EventType
+	for _, typ := range EventTypes() {
+		if typ != EventEvaluation && typ < EventLogCritical {
+			types = append(types, typ)
+		}
+	}
+	c.OnEvents(types, col.add)
+	f := Fetch{Mode: "streaming"}
+	c.commit(patch([]wire.Flag{boolFlag("early", true, 50)}), f)
+	assert.False(t, c.Initialized(), "a patch before the full data set does not make the client ready")
+	c.commit(full([]wire.Flag{boolFlag("a", true, 100), segFlag("s-user", "s", 100)}, seg("s", 100, "u")), f)
+	assert.True(t, c.Initialized())
+	assert.Equal(t, StateReady, c.Status().State)
+	assert.True(t, c.BoolVariation("early", NewUser("u"), false), "the early push is applied on top of the full data set")
+	c.fetchFailed(errors.New("connection lost"), f)
+	assert.Equal(t, StateStale, c.Status().State)
+	assert.EqualError(t, c.Status().Err, "connection lost")
+	c.commit(patch(nil, seg("s", 200)), f)
+	assert.Equal(t, StateReady, c.Status().State)
+	assert.NoError(t, c.Status().Err)
+
+	evs := col.wait(t, 5)
+	var got []EventType
+	for _, e := range evs {
+		got = append(got, e.Type)
+	}
+	assert.Equal(t, []EventType{EventNetworkFetchFull, EventClientReady, EventNetworkFetchError, EventNetworkFetchCached, EventFlagChanged}, got)
+	assert.Equal(t, []string{"s-user"}, evs[4].FlagKeys)
+	assert.Equal(t, 2, evs[0].Fetch.Flags)
+	assert.Equal(t, int64(100), evs[0].Fetch.Version)
+
+	c.failPermanently(errors.Join(ErrInitializationFailed, errors.New("rejected")))
+	assert.Equal(t, StateFailed, c.Status().State)
+	assert.ErrorIs(t, c.Status().Err, ErrInitializationFailed)
+}
+
+func TestLogEvents(t *testing.T) {
+	var buf syncBuffer
+	checkLeaks(t)
+	c, err := New(Config{EnvSecret: testSecret, StreamingURL: "ws://127.0.0.1:1", StartWait: -1,
+		Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	require.NoError(t, err)
+	defer c.Close()
+	warn, crit := newCollector(), newCollector()
+	c.On(EventLogWarning, warn.add)
+	c.On(EventLogCritical, crit.add)
+	c.commit(full([]wire.Flag{{Key: "bad", UpdatedAt: "nope"}}), Fetch{Mode: "streaming"})
+	c.failPermanently(ErrInitializationFailed)
+
+	w := warn.wait(t, 1)[0]
+	assert.Equal(t, EventLogWarning, w.Type)
+	assert.Contains(t, w.Message, "skipped an item")
+	assert.Equal(t, slog.LevelWarn, w.Log.Level)
+	assert.ErrorContains(t, w.Err, `flag "bad"`)
+	cr := crit.wait(t, 1)[0]
+	assert.Equal(t, LevelCritical, cr.Log.Level)
+	assert.ErrorIs(t, cr.Err, ErrInitializationFailed)
+	// The configured logger got the same records.
+	assert.Contains(t, buf.String(), "skipped an item")
+	assert.Contains(t, buf.String(), "sync stopped for good")
+	assert.NotContains(t, buf.String(), testSecret)
+}
+
+func TestReasonAndTypeStrings(t *testing.T) {
+	want := map[Reason]string{
+		ReasonOff: "flag off", ReasonTargetMatch: "target match", ReasonRuleMatch: "rule match",
+		ReasonFallthrough: "fall through all rules", ReasonClientNotReady: "client not ready",
+		ReasonFlagNotFound: "flag not found", ReasonUserNotSpecified: "user not specified",
+		ReasonWrongType: "wrong type", ReasonError: "error in evaluation", Reason(0): "unknown",
+	}
+	for r, s := range want {
+		assert.Equal(t, s, r.String())
+	}
+	assert.True(t, ReasonWrongType.Fallback())
+	assert.False(t, ReasonFallthrough.Fallback())
+	for _, typ := range EventTypes() {
+		assert.NotContains(t, typ.String(), "EventType(")
+	}
+	assert.Equal(t, "EventType(99)", EventType(99).String())
+	assert.Equal(t, "stale", StateStale.String())
+	assert.Equal(t, "polling", SyncPolling.String())
+}
+
+func TestUserValue(t *testing.T) {
+	base := NewUser("k")
+	named := base.WithName("Jane")
+	withRole := named.WithCustom("role", "admin")
+	replaced := withRole.WithCustom("role", "viewer")
+	assert.Equal(t, "k", base.Name(), "With does not change the receiver")
+	assert.Equal(t, "Jane", named.Name())
+	_, ok := named.Custom("role")
+	assert.False(t, ok)
+	v, _ := withRole.Custom("role")
+	assert.Equal(t, "admin", v)
+	v, _ = replaced.Custom("role")
+	assert.Equal(t, "viewer", v)
+	assert.Equal(t, []string{"role"}, replaced.CustomNames())
+	assert.False(t, NewUser("  ").Valid())
+	assert.True(t, base.Valid())
+
+	b, err := json.Marshal(replaced.WithCustom("country", "fr"))
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"keyId":"k","name":"Jane","customizedProperties":[{"name":"role","value":"viewer"},{"name":"country","value":"fr"}]}`, string(b))
+	b, err = json.Marshal(base)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"keyId":"k","name":"k","customizedProperties":[]}`, string(b))
+	assert.True(t, strings.HasPrefix(base.String(), "k"))
+}
