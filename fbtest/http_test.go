@@ -29,12 +29,29 @@ func mustRequest(t *testing.T, method, url string, body []byte) *http.Request {
 
 func poll(t *testing.T, srv *Server, query, auth string) (int, []byte) {
 	t.Helper()
-	req := mustRequest(t, "GET", srv.URL()+LatestAllPath+query, nil)
+	code, body, err := pollRaw(httpClient(t), srv, query, auth)
+	if err != nil {
+		t.Fatalf("latest-all: %v", err)
+	}
+	return code, body
+}
+
+// pollRaw requests latest-all; it is safe to call from any goroutine.
+func pollRaw(c *http.Client, srv *Server, query, auth string) (int, []byte, error) {
+	req, err := http.NewRequest("GET", srv.URL()+LatestAllPath+query, nil)
+	if err != nil {
+		return 0, nil, err
+	}
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
-	code, _, body := do(t, httpClient(t), req)
-	return code, body
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, body, err
 }
 
 func TestLatestAll(t *testing.T) {
@@ -161,14 +178,31 @@ func track(t *testing.T, srv *Server, body, auth string) (int, http.Header) {
 
 func trackCtx(t *testing.T, ctx context.Context, srv *Server, body, auth string) (int, http.Header) {
 	t.Helper()
-	req := mustRequest(t, "POST", srv.EventsURL()+TrackPath, []byte(body)).WithContext(ctx)
+	code, h, err := trackRaw(ctx, httpClient(t), srv, body, auth)
+	if err != nil {
+		t.Fatalf("track: %v", err)
+	}
+	return code, h
+}
+
+// trackRaw posts body to the track endpoint; it is safe to call from any goroutine.
+func trackRaw(ctx context.Context, c *http.Client, srv *Server, body, auth string) (int, http.Header, error) {
+	req, err := http.NewRequestWithContext(ctx, "POST", srv.EventsURL()+TrackPath, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "fbtest-test")
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
-	code, h, _ := do(t, httpClient(t), req)
-	return code, h
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, resp.Header, err
 }
 
 func TestTrack(t *testing.T) {

@@ -17,8 +17,8 @@
 //	)
 //	// configure the client with srv.StreamingURL(), srv.EventsURL() and srv.Secret()
 //
-// All methods are safe for concurrent use. The server never logs, and no error text contains
-// the env secret.
+// All methods are safe for concurrent use. fbtest logs nothing itself, and no error text or
+// response body contains the env secret.
 package fbtest
 
 import (
@@ -64,7 +64,13 @@ const (
 )
 
 // Event is one insight item received at the track endpoint: a user with the flag
-// evaluations and metrics recorded for it.
+// evaluations and metrics recorded for it. Its fields mirror FeatBit's JSON:
+//
+//	User        {KeyID, Name, CustomizedProperties []{Name, Value}}
+//	Variations  []{FeatureFlagKey, SendToExperiment, Timestamp, Variation {ID, Value, Reason}}
+//	Metrics     []{Route, Type, EventName, NumericValue, AppType, Timestamp}
+//
+// Timestamps are Unix milliseconds.
 type Event = wire.InsightItem
 
 // DataSyncRequest is a request for flag data that the server answered or is holding.
@@ -160,9 +166,10 @@ type Server struct {
 	notify    chan struct{} // closed and replaced whenever observable state changes
 	flags     map[string]wire.Flag
 	segments  map[string]wire.Segment
-	version   int64 // highest version given out or loaded
-	streams   map[*stream]struct{}
-	rejecting map[*websocket.Conn]struct{}
+	version   int64                        // highest version given out or loaded
+	streams   map[*stream]struct{}         // validated streams that get pushes
+	live      map[*stream]struct{}         // every stream whose handler is running
+	rejecting map[*websocket.Conn]struct{} // connections being closed with 4003
 
 	refuseStatus   int
 	stopPongs      bool
@@ -209,6 +216,7 @@ func NewServer(opts ...Option) *Server {
 		flags:     map[string]wire.Flag{},
 		segments:  map[string]wire.Segment{},
 		streams:   map[*stream]struct{}{},
+		live:      map[*stream]struct{}{},
 		rejecting: map[*websocket.Conn]struct{}{},
 		upgrader: websocket.Upgrader{
 			ReadBufferSize:  4096,
@@ -242,7 +250,8 @@ func (s *Server) StreamingURL() string {
 func (s *Server) EventsURL() string { return s.URL() }
 
 // Secret returns the env secret the server accepts: 44 characters whose last 22 encode
-// EnvID.
+// EnvID. Streaming tokens must carry it, and HTTP requests must send it, exactly, as the
+// Authorization header (FeatBit itself currently checks only the shape of that header).
 func (s *Server) Secret() string { return s.secret }
 
 // EnvID returns the environment id encoded in the secret; flags and segments carry it as envId.
@@ -256,7 +265,7 @@ func (s *Server) Close() {
 		s.mu.Lock()
 		s.closed = true
 		close(s.closing)
-		for st := range s.streams {
+		for st := range s.live {
 			st.ws.Close()
 		}
 		clear(s.streams)
@@ -639,10 +648,10 @@ func (s *Server) RefuseConnections(status int) {
 	s.refuseStatus = status
 }
 
-// FailEvents makes the next n requests to the track endpoint fail with status (n < 0: all of
-// them, until FailEvents(0, 0, 0)). If retryAfter > 0 the response carries Retry-After in whole
-// seconds (rounded up). Failed requests are listed by EventRequests; their items are not
-// added to Events.
+// FailEvents makes the next n authorized requests to the track endpoint fail with status
+// (n < 0: all of them, until FailEvents(0, 0, 0)), whatever their body. If retryAfter > 0 the
+// response carries Retry-After in whole seconds (rounded up). Failed requests are listed by
+// EventRequests, with their items; the items are not added to Events.
 func (s *Server) FailEvents(n, status int, retryAfter time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

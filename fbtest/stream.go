@@ -16,8 +16,8 @@ import (
 	"github.com/featflags/fbclient/internal/wire"
 )
 
-// pong is the exact reply FeatBit sends to a ping.
-var pong = []byte(`{"messageType":"pong","data":{}}`)
+// pongMessage is the exact reply FeatBit sends to a ping.
+const pongMessage = `{"messageType":"pong","data":{}}`
 
 // stream is one validated streaming connection. The handler goroutine reads; one writer
 // goroutine does every data write, fed by send, so messages keep their order.
@@ -120,6 +120,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	s.stats.StreamsAccepted++
 	st.id = s.stats.StreamsAccepted
 	s.streams[st] = struct{}{}
+	s.live[st] = struct{}{}
 	s.changedLocked()
 	s.mu.Unlock()
 	st.run()
@@ -219,10 +220,9 @@ func (st *stream) run() {
 	st.readLoop()
 
 	st.s.mu.Lock()
-	if _, ok := st.s.streams[st]; ok {
-		delete(st.s.streams, st)
-		st.s.changedLocked()
-	}
+	delete(st.s.streams, st)
+	delete(st.s.live, st)
+	st.s.changedLocked()
 	st.s.mu.Unlock()
 	ws.Close()
 	close(st.quit)
@@ -312,7 +312,7 @@ func (st *stream) handle(msg []byte) {
 		s.changedLocked()
 		s.mu.Unlock()
 		if !stopped {
-			st.enqueue(outMsg{data: pong})
+			st.enqueue(outMsg{data: []byte(pongMessage)})
 		}
 	case strings.EqualFold(*typ, wire.MessageEcho):
 		var b bytes.Buffer
