@@ -95,7 +95,8 @@ type EventRequest struct {
 	Items, Bytes int
 	// Header holds the request headers.
 	Header http.Header
-	// Events are the decoded items (nil if the body did not parse).
+	// Events are the decoded items; nil when the body was not decoded (unauthorized, too
+	// large, or not JSON of the right shape).
 	Events []Event
 	// Time is when the request arrived, by the server's clock.
 	Time time.Time
