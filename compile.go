@@ -1,6 +1,7 @@
 package fbclient
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"strconv"
@@ -176,11 +177,6 @@ func compileFlag(w *wire.Flag, version int64, segments map[string]*segment) *fla
 		f.err = fmt.Errorf("%w: flag %q is off and its disabledVariationId %q is not one of its variations", ErrEvaluation, w.Key, w.DisabledVariationID)
 	}
 
-	n := 0
-	for _, t := range w.TargetUsers {
-		n += len(t.KeyIDs)
-	}
-	f.targets = newKeyMap(n)
 	for _, t := range w.TargetUsers {
 		v := f.variation(t.VariationID)
 		for _, k := range t.KeyIDs {
@@ -192,15 +188,18 @@ func compileFlag(w *wire.Flag, version int64, segments map[string]*segment) *fla
 		}
 	}
 
+	slots := map[string]int8{}
 	f.rules = make([]rule, len(w.Rules))
 	seen := map[string]bool{}
 	for i := range w.Rules {
 		wr := &w.Rules[i]
 		r := &f.rules[i]
 		r.dispatch = f.compileDispatch(wr.DispatchKey, wr.IncludedInExpt, wr.Variations, "rule "+strconv.Quote(wr.Name))
+		r.dispatch.by.assignSlot(slots)
 		r.conditions = make([]condition, len(wr.Conditions))
 		for j := range wr.Conditions {
 			r.conditions[j] = compileCondition(&wr.Conditions[j], true)
+			r.conditions[j].attr.assignSlot(slots)
 			if ids := r.conditions[j].segmentIDs; ids != nil {
 				r.hasSegments = true
 				for _, id := range ids {
@@ -213,8 +212,25 @@ func compileFlag(w *wire.Flag, version int64, segments map[string]*segment) *fla
 		}
 	}
 	f.deflt = f.compileDispatch(w.Fallthrough.DispatchKey, w.Fallthrough.IncludedInExpt, w.Fallthrough.Variations, "default rule")
+	f.deflt.by.assignSlot(slots)
 	f.link(segments)
 	return f
+}
+
+// assignSlot gives a custom attribute the flag's slot for its name, allocating one if there
+// is room.
+func (s *attrSelector) assignSlot(slots map[string]int8) {
+	if s.kind != attrCustom {
+		return
+	}
+	if slot, ok := slots[s.name]; ok {
+		s.slot = slot
+		return
+	}
+	if len(slots) < maxSlots {
+		s.slot = int8(len(slots))
+		slots[s.name] = s.slot
+	}
 }
 
 // variation returns the flag's variation with the given id, nil if there is none.
@@ -228,7 +244,7 @@ func (f *flag) variation(id string) *variation {
 }
 
 func (f *flag) compileDispatch(by string, inExpt bool, ws []wire.RolloutVariation, what string) dispatch {
-	d := dispatch{by: attrSelector{kind: attrKey}, inExpt: inExpt}
+	d := dispatch{by: attrSelector{kind: attrKey, slot: -1}, inExpt: inExpt}
 	if strings.TrimSpace(by) != "" {
 		d.by = newAttrSelector(by)
 	}
@@ -334,60 +350,83 @@ func (s *segment) contains(u *User) bool {
 	if s.included.get(u.key) != nil {
 		return true
 	}
+	// Segment conditions have no attribute slots: a fresh context is enough.
+	ec := evalCtx{u: u}
 	for _, r := range s.rules {
-		if matchAll(r, u) {
+		if matchAll(r, &ec) {
 			return true
 		}
 	}
 	return false
 }
 
-// keyMap maps user keys to variations. Small maps are a slice scanned in order, which beats
-// hashing for a handful of keys; larger ones are a Go map.
+// keyMap maps strings (user keys, list values) to variations; as a set it maps them to
+// present. Up to keyMapSmall keys are a slice whose entries carry each key's length and first
+// eight bytes, so a lookup compares two integers per entry and touches key bytes only on a
+// likely hit; larger maps are a Go map, which hashes once.
 type keyMap struct {
-	keys []string
-	vals []*variation
-	m    map[string]*variation
+	small []keyEntry
+	m     map[string]*variation
+}
+
+type keyEntry struct {
+	n    int
+	head uint64
+	key  string
+	v    *variation
 }
 
 const keyMapSmall = 8
 
-func newKeyMap(n int) keyMap {
-	if n > keyMapSmall {
-		return keyMap{m: make(map[string]*variation, n)}
-	}
-	return keyMap{}
+// head8 returns the first eight bytes of s, zero-padded, as an integer.
+func head8(s string) uint64 {
+	var b [8]byte
+	copy(b[:], s)
+	return binary.LittleEndian.Uint64(b[:])
 }
 
 // present is the value stored by key sets.
 var present = &variation{}
 
 func newKeySet(keys []string) keyMap {
-	m := newKeyMap(len(keys))
+	var m keyMap
 	for _, k := range keys {
 		m.put(k, present)
 	}
 	return m
 }
 
+// put adds k unless it is already there: the first variation given for a key wins.
 func (m *keyMap) put(k string, v *variation) {
-	if m.m != nil {
-		if _, ok := m.m[k]; !ok {
-			m.m[k] = v
-		}
+	if m.get(k) != nil {
 		return
 	}
-	m.keys = append(m.keys, k)
-	m.vals = append(m.vals, v)
+	if m.m == nil && len(m.small) < keyMapSmall {
+		m.small = append(m.small, keyEntry{n: len(k), head: head8(k), key: k, v: v})
+		return
+	}
+	if m.m == nil {
+		m.m = make(map[string]*variation, 2*keyMapSmall)
+		for _, e := range m.small {
+			m.m[e.key] = e.v
+		}
+		m.small = nil
+	}
+	m.m[k] = v
 }
 
 func (m *keyMap) get(k string) *variation {
 	if m.m != nil {
 		return m.m[k]
 	}
-	for i, key := range m.keys {
-		if key == k {
-			return m.vals[i]
+	if len(m.small) == 0 {
+		return nil
+	}
+	n, h := len(k), head8(k)
+	for i := range m.small {
+		e := &m.small[i]
+		if e.n == n && e.head == h && (n <= 8 || e.key[8:] == k[8:]) {
+			return e.v
 		}
 	}
 	return nil

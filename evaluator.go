@@ -19,6 +19,7 @@ type result struct {
 // compiled data: compilation has already turned malformed parts into false conditions or
 // into f.err and dispatch errors.
 func evaluate(f *flag, u *User) result {
+	ec := evalCtx{u: u}
 	if f.err != nil {
 		return result{reason: ReasonError, err: f.err}
 	}
@@ -30,16 +31,16 @@ func evaluate(f *flag, u *User) result {
 	}
 	for i := range f.rules {
 		r := &f.rules[i]
-		if matchAll(r.conditions, u) {
-			return f.serve(&r.dispatch, u, ReasonRuleMatch)
+		if matchAll(r.conditions, &ec) {
+			return f.serve(&r.dispatch, &ec, ReasonRuleMatch)
 		}
 	}
-	return f.serve(&f.deflt, u, ReasonFallthrough)
+	return f.serve(&f.deflt, &ec, ReasonFallthrough)
 }
 
 // serve picks the variation of a rollout for u. The bucket is computed at most once, and
 // only when a slice is neither everyone nor no one.
-func (f *flag) serve(d *dispatch, u *User, reason Reason) result {
+func (f *flag) serve(d *dispatch, ec *evalCtx, reason Reason) result {
 	if d.err != nil {
 		return result{reason: ReasonError, err: d.err}
 	}
@@ -54,7 +55,7 @@ func (f *flag) serve(d *dispatch, u *User, reason Reason) result {
 			continue
 		default:
 			if !hashed {
-				attr = d.by.value(u)
+				attr = ec.value(&d.by)
 				pct = rollout.Percentage("", f.key, attr)
 				hashed = true
 			}
@@ -62,7 +63,7 @@ func (f *flag) serve(d *dispatch, u *User, reason Reason) result {
 				continue
 			}
 		}
-		return result{v: s.v, reason: reason, inExpt: f.inExperiment(d, s, u, attr, hashed)}
+		return result{v: s.v, reason: reason, inExpt: f.inExperiment(d, s, ec, attr, hashed)}
 	}
 	// The slices leave a gap where this user's bucket falls. FeatBit's server would serve an
 	// empty variation; the caller gets the default instead.
@@ -72,7 +73,7 @@ func (f *flag) serve(d *dispatch, u *User, reason Reason) result {
 var errNoSlice = wrapEvalError("the rollout's ranges do not cover the user's bucket")
 
 // inExperiment computes sendToExperiment for a served slice (protocol reference §6.7).
-func (f *flag) inExperiment(d *dispatch, s *slice, u *User, attr string, haveAttr bool) bool {
+func (f *flag) inExperiment(d *dispatch, s *slice, ec *evalCtx, attr string, haveAttr bool) bool {
 	switch {
 	case f.exptTargets:
 		return true
@@ -82,7 +83,7 @@ func (f *flag) inExperiment(d *dispatch, s *slice, u *User, attr string, haveAtt
 		return true
 	}
 	if !haveAttr {
-		attr = d.by.value(u)
+		attr = ec.value(&d.by)
 	}
 	return rollout.InRange(rollout.Percentage("expt", f.key, attr), 0, s.exptBound)
 }

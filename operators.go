@@ -155,9 +155,9 @@ func (c *condition) resolve(segments map[string]*segment) {
 }
 
 // matchAll reports whether every condition matches; an empty list matches.
-func matchAll(conds []condition, u *User) bool {
+func matchAll(conds []condition, ec *evalCtx) bool {
 	for i := range conds {
-		if !conds[i].match(u) {
+		if !conds[i].match(ec) {
 			return false
 		}
 	}
@@ -166,39 +166,39 @@ func matchAll(conds []condition, u *User) bool {
 
 // match evaluates the condition for u with the semantics of FeatBit's evaluation server. An
 // absent attribute reads as "".
-func (c *condition) match(u *User) bool {
+func (c *condition) match(ec *evalCtx) bool {
 	switch c.op {
 	case opTrue:
 		return true
 	case opEqual:
-		return c.attr.value(u) == c.operand
+		return ec.value(&c.attr) == c.operand
 	case opNotEqual:
-		return c.attr.value(u) != c.operand
+		return ec.value(&c.attr) != c.operand
 	case opContains:
-		return strings.Contains(c.attr.value(u), c.operand)
+		return strings.Contains(ec.value(&c.attr), c.operand)
 	case opNotContain:
-		return !strings.Contains(c.attr.value(u), c.operand)
+		return !strings.Contains(ec.value(&c.attr), c.operand)
 	case opStartsWith:
-		return strings.HasPrefix(c.attr.value(u), c.operand)
+		return strings.HasPrefix(ec.value(&c.attr), c.operand)
 	case opEndsWith:
-		return strings.HasSuffix(c.attr.value(u), c.operand)
+		return strings.HasSuffix(ec.value(&c.attr), c.operand)
 	case opMatchRegex, opNotMatchRegex:
-		ok, err := c.re.MatchString(c.attr.value(u))
+		ok, err := c.re.MatchString(ec.value(&c.attr))
 		if err != nil {
 			// A timeout: the condition is false either way.
 			return false
 		}
 		return ok == (c.op == opMatchRegex)
 	case opIsOneOf:
-		return c.set.get(c.attr.value(u)) != nil
+		return c.set.get(ec.value(&c.attr)) != nil
 	case opNotOneOf:
-		return c.set.get(c.attr.value(u)) == nil
+		return c.set.get(ec.value(&c.attr)) == nil
 	case opIsTrue:
-		return strings.EqualFold(c.attr.value(u), "true")
+		return strings.EqualFold(ec.value(&c.attr), "true")
 	case opIsFalse:
-		return strings.EqualFold(c.attr.value(u), "false")
+		return strings.EqualFold(ec.value(&c.attr), "false")
 	case opBigger, opBiggerEqual, opLess, opLessEqual:
-		n, ok := c.attr.number(u)
+		n, ok := ec.number(&c.attr)
 		if !ok {
 			return false
 		}
@@ -214,14 +214,14 @@ func (c *condition) match(u *User) bool {
 		}
 	case opInSegment:
 		for _, s := range c.segments {
-			if s.contains(u) {
+			if s.contains(ec.u) {
 				return true
 			}
 		}
 		return false
 	case opNotInSegment:
 		for _, s := range c.segments {
-			if s.contains(u) {
+			if s.contains(ec.u) {
 				return false
 			}
 		}

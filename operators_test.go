@@ -17,7 +17,7 @@ func matchOp(op, operand, value string, absent bool) bool {
 	if !absent {
 		u = u.WithCustom("attr", value)
 	}
-	return c.match(&u)
+	return c.match(&evalCtx{u: &u})
 }
 
 // Every operator with FeatBit evaluation-server semantics (protocol reference §6.5),
@@ -147,7 +147,7 @@ func TestRegexTimeout(t *testing.T) {
 		_, err := c.re.MatchString(input)
 		assert.Error(t, err, "the match is cut off by the timeout")
 		u := NewUser("k").WithCustom("attr", input)
-		assert.False(t, c.match(&u), op)
+		assert.False(t, c.match(&evalCtx{u: &u}), op)
 	}
 }
 
@@ -161,12 +161,12 @@ func TestBuiltInAttributes(t *testing.T) {
 	}
 	for _, c := range cases {
 		sel := newAttrSelector(c.property)
-		assert.Equal(t, c.want, sel.value(&u), c.property)
+		assert.Equal(t, c.want, (&evalCtx{u: &u}).value(&sel), c.property)
 	}
 	// The name defaults to the key.
 	anon := NewUser("k")
 	sel := newAttrSelector("name")
-	assert.Equal(t, "k", sel.value(&anon))
+	assert.Equal(t, "k", (&evalCtx{u: &anon}).value(&sel))
 }
 
 func TestSegmentConditions(t *testing.T) {
@@ -207,7 +207,7 @@ func TestSegmentConditions(t *testing.T) {
 	}
 	for _, c := range cases {
 		cd := cond(c.prop, c.ids)
-		assert.Equal(t, c.want, cd.match(&c.user), "%s %s for %s", c.prop, c.ids, c.user.Key())
+		assert.Equal(t, c.want, cd.match(&evalCtx{u: &c.user}), "%s %s for %s", c.prop, c.ids, c.user.Key())
 	}
 }
 

@@ -127,9 +127,12 @@ const (
 	attrCustom
 )
 
-// attrSelector is a compiled attribute name.
+// attrSelector is a compiled attribute name. Custom attributes used by a flag's rules get a
+// slot, so one evaluation looks each of them up at most once however many conditions read
+// it; slot is -1 for the rest.
 type attrSelector struct {
 	kind attrKind
+	slot int8
 	name string
 }
 
@@ -139,41 +142,81 @@ type attrSelector struct {
 func newAttrSelector(name string) attrSelector {
 	switch strings.ToLower(name) {
 	case "keyid", "key":
-		return attrSelector{kind: attrKey}
+		return attrSelector{kind: attrKey, slot: -1}
 	case "name":
-		return attrSelector{kind: attrName}
+		return attrSelector{kind: attrName, slot: -1}
 	}
-	return attrSelector{kind: attrCustom, name: name}
+	return attrSelector{kind: attrCustom, slot: -1, name: name}
+}
+
+// find returns the index of the custom attribute name, -1 if the user does not have it.
+func (u *User) find(name string) int {
+	for i := range u.attrs {
+		if u.attrs[i].name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// maxSlots is the number of distinct custom attributes per flag whose lookups are cached
+// during one evaluation; further ones are looked up each time.
+const maxSlots = 16
+
+// evalCtx is the state of one evaluation: the user, and where the flag's custom attributes
+// were found in it.
+type evalCtx struct {
+	u     *User
+	found uint16          // bit i: slot i has been looked up
+	pos   [maxSlots]int16 // index in u.attrs, -1 if absent
+}
+
+// custom returns the user's attribute for a custom selector, nil if the user does not
+// have it.
+func (ec *evalCtx) custom(s *attrSelector) *attribute {
+	var i int
+	if s.slot >= 0 {
+		bit := uint16(1) << s.slot
+		if ec.found&bit != 0 {
+			i = int(ec.pos[s.slot])
+		} else {
+			i = ec.u.find(s.name)
+			ec.pos[s.slot] = int16(i)
+			ec.found |= bit
+		}
+	} else {
+		i = ec.u.find(s.name)
+	}
+	if i < 0 {
+		return nil
+	}
+	return &ec.u.attrs[i]
 }
 
 // value returns the attribute's value, "" when the user does not have it.
-func (s *attrSelector) value(u *User) string {
+func (ec *evalCtx) value(s *attrSelector) string {
 	switch s.kind {
 	case attrKey:
-		return u.key
+		return ec.u.key
 	case attrName:
-		return u.Name()
+		return ec.u.Name()
 	}
-	for i := range u.attrs {
-		if u.attrs[i].name == s.name {
-			return u.attrs[i].value
-		}
+	if a := ec.custom(s); a != nil {
+		return a.value
 	}
 	return ""
 }
 
 // number returns the attribute's numeric value and whether it has one.
-func (s *attrSelector) number(u *User) (float64, bool) {
+func (ec *evalCtx) number(s *attrSelector) (float64, bool) {
 	switch s.kind {
 	case attrKey:
-		return parseNumber(u.key)
+		return parseNumber(ec.u.key)
 	case attrName:
-		return parseNumber(u.Name())
+		return parseNumber(ec.u.Name())
 	}
-	for i := range u.attrs {
-		if u.attrs[i].name == s.name {
-			return u.attrs[i].num, u.attrs[i].isNum
-		}
+	if a := ec.custom(s); a != nil {
+		return a.num, a.isNum
 	}
 	return 0, false
 }
