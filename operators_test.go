@@ -60,13 +60,13 @@ func TestOperators(t *testing.T) {
 			cases: []tc{
 				{`^1[345789]\d{9}$`, "18555358000", true},
 				{`^1[345789]\d{9}$`, "28555358000", false},
-				{`gmail`, "a@gmail.com", true}, // unanchored search
+				{`gmail`, "a@gmail.com", true},                 // unanchored search
 				{`^(?=.*\d)(?=.*[a-z]).{6,}$`, "abc123", true}, // lookahead (.NET, not RE2)
 				{`^(?=.*\d)(?=.*[a-z]).{6,}$`, "abcdef", false},
 				{`^(\w)\1$`, "aa", true}, // backreference
-				{`^\d+$`, "١٢٣", true}, // .NET \d is any Unicode digit
+				{`^\d+$`, "١٢٣", true},   // .NET \d is any Unicode digit
 				{`^abc$`, "abc\n", true}, // $ matches before a final newline
-				{`([`, "x", false}, // invalid pattern: false
+				{`([`, "x", false},       // invalid pattern: false
 			},
 			absent: []tc{{`^$`, "", true}, {`.*`, "", true}, {`a+`, "", false}, {`([`, "", false}},
 		},
