@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Message types used on the streaming connection.
@@ -155,42 +156,15 @@ func FormatVersion(ms int64) string {
 // payload ({"featureFlags":[...],"segments":[...]}). A bare payload without eventType is a
 // full data set.
 func DecodeDataSet(b []byte) (*DataSync, error) {
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 {
+	t := bytes.TrimSpace(b)
+	if len(t) == 0 {
 		return nil, errors.New("empty document")
 	}
-	if b[0] != '{' {
+	if t[0] != '{' {
 		return nil, errors.New("not a JSON object")
 	}
-	var probe struct {
-		MessageType  *string         `json:"messageType"`
-		Data         json.RawMessage `json:"data"`
-		FeatureFlags json.RawMessage `json:"featureFlags"`
-		Segments     json.RawMessage `json:"segments"`
-	}
-	if err := json.Unmarshal(b, &probe); err != nil {
-		return nil, describeJSONError(b, err)
-	}
-	if probe.MessageType != nil {
-		if *probe.MessageType != MessageDataSync {
-			return nil, fmt.Errorf("messageType is %q, want %q", *probe.MessageType, MessageDataSync)
-		}
-		if len(probe.Data) == 0 || string(probe.Data) == "null" {
-			return nil, errors.New(`data-sync message has no "data"`)
-		}
-		return DecodeDataSync(probe.Data)
-	}
-	if probe.FeatureFlags == nil && probe.Segments == nil {
-		return nil, errors.New(`neither a data-sync message nor an object with "featureFlags" and "segments"`)
-	}
-	ds, err := DecodeDataSync(b)
-	if err != nil {
-		return nil, err
-	}
-	if ds.EventType == "" {
-		ds.EventType = EventFull
-	}
-	return ds, nil
+	start := len(b) - len(bytes.TrimLeftFunc(b, unicode.IsSpace))
+	return decodeDataSet(b, start, start+len(t))
 }
 
 // DecodeDataSync decodes the "data" of a data-sync message and checks its shape: eventType
@@ -198,15 +172,21 @@ func DecodeDataSet(b []byte) (*DataSync, error) {
 // checked one by one when they are compiled, so one bad item does not cost the others.
 func DecodeDataSync(b []byte) (*DataSync, error) {
 	var ds DataSync
-	if err := json.Unmarshal(b, &ds); err != nil {
-		return nil, describeJSONError(b, err)
+	if err := unmarshalDataSync(b, &ds); err != nil {
+		return nil, err
 	}
-	switch ds.EventType {
-	case EventFull, EventPatch, "":
-	default:
-		return nil, fmt.Errorf("eventType is %q, want %q or %q", ds.EventType, EventFull, EventPatch)
+	if err := checkEventType(&ds); err != nil {
+		return nil, err
 	}
 	return &ds, nil
+}
+
+func checkEventType(ds *DataSync) error {
+	switch ds.EventType {
+	case EventFull, EventPatch, "":
+		return nil
+	}
+	return fmt.Errorf("eventType is %q, want %q or %q", ds.EventType, EventFull, EventPatch)
 }
 
 // describeJSONError turns a decoding error into a message with a line and column.
@@ -223,9 +203,14 @@ func describeJSONError(b []byte, err error) error {
 	if off < 0 || off > int64(len(b)) {
 		return fmt.Errorf("invalid JSON: %s", trimJSONPrefix(err))
 	}
+	return positionError(b, int(off), trimJSONPrefix(err))
+}
+
+// positionError describes a problem found at byte offset off of b, with a line and column.
+func positionError(b []byte, off int, msg string) error {
 	line := 1 + bytes.Count(b[:off], []byte{'\n'})
-	col := int(off) - bytes.LastIndexByte(b[:off], '\n')
-	return fmt.Errorf("invalid JSON at line %d, column %d: %s", line, col, trimJSONPrefix(err))
+	col := off - bytes.LastIndexByte(b[:off], '\n')
+	return fmt.Errorf("invalid JSON at line %d, column %d: %s", line, col, msg)
 }
 
 func trimJSONPrefix(err error) string {
