@@ -42,6 +42,12 @@ import (
 	"github.com/featflags/fbclient/internal/wire"
 )
 
+// Version is the SDK's version, sent in the User-Agent header.
+const Version = "0.1.0"
+
+// userAgent identifies the SDK on every HTTP request and WebSocket handshake.
+const userAgent = "fbclient-go/" + Version
+
 // Client evaluates feature flags. It is safe for concurrent use; create one per FeatBit
 // environment and share it.
 type Client struct {
