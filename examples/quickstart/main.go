@@ -51,7 +51,7 @@ func main() {
 	fmt.Println("IntVariation(ff-test-number):    ", client.IntVariation("ff-test-number", u, -1))
 	fmt.Println("BoolVariation(ff-test-string):   ", client.BoolVariation("ff-test-string", u, false), "(wrong type: the default)")
 	type response struct {
-		Code    int    `json:"code"`
+		Code   int    `json:"code"`
 		Reason string `json:"reason"`
 	}
 	fmt.Printf("JSONVariation(ff-test-json):      %+v\n", fbclient.JSONVariation(client, "ff-test-json", u, response{}))
