@@ -471,3 +471,62 @@ func TestUserValue(t *testing.T) {
 	assert.JSONEq(t, `{"keyId":"k","name":"k","customizedProperties":[]}`, string(b))
 	assert.True(t, strings.HasPrefix(base.String(), "k"))
 }
+
+// Many goroutines evaluate through the public API, with listeners attached, while the data
+// set is replaced and patched: clean under -race, and every answer is one the data allowed.
+func TestConcurrentVariationDuringUpdates(t *testing.T) {
+	checkLeaks(t)
+	c, err := New(Config{EnvSecret: testSecret, StreamingURL: "ws://127.0.0.1:1", StartWait: -1})
+	require.NoError(t, err)
+	defer c.Close()
+	evals := newCollector()
+	c.On(EventEvaluation, evals.add)
+	c.On(EventFlagChanged, func(Event) {})
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			u := NewUser("user-" + formatIndex(g)).WithCustom("n", formatIndex(g))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				d := c.VariationDetail("flag", u, "default")
+				switch d.Reason {
+				case ReasonFallthrough, ReasonRuleMatch:
+					if d.Value != "true" && d.Value != "false" {
+						panic("unexpected value " + d.Value)
+					}
+				case ReasonClientNotReady, ReasonFlagNotFound:
+					if d.Value != "default" {
+						panic("fallback without the default")
+					}
+				default:
+					panic("unexpected reason " + d.Reason.String())
+				}
+				c.AllVariations(u)
+			}
+		}(g)
+	}
+	for i := 1; i <= 200; i++ {
+		ms := int64(1000 + i)
+		switch {
+		case i%10 == 0:
+			c.commit(full([]wire.Flag{boolFlag("flag", i%20 == 0, ms), segFlag("other", "s", ms)}, seg("s", ms, "user-Aa")), Fetch{Mode: "test"})
+		case i%7 == 0:
+			archived := boolFlag("flag", true, ms)
+			archived.IsArchived = true
+			c.commit(patch([]wire.Flag{archived}), Fetch{Mode: "test"})
+		default:
+			c.commit(patch([]wire.Flag{boolFlag("flag", i%2 == 0, ms)}, seg("s", ms, "user-Ab")), Fetch{Mode: "test"})
+		}
+	}
+	close(stop)
+	wg.Wait()
+	assert.NotEmpty(t, evals.snapshot())
+}
