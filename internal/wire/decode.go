@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/bits"
 	"slices"
@@ -72,8 +73,7 @@ type envelope struct {
 	hasType bool // a non-null messageType was seen (the last one counts)
 	msgType string
 
-	dataStart int // span of the last "data" value; dataStart < 0 when there is none
-	dataEnd   int
+	dataStart int  // where the last "data" value starts; < 0 when there is none
 	dataDone  bool // data was decoded into ds while reading (messageType data-sync came first)
 	ds        DataSync
 	dsErr     *decodeError // first type error inside data
@@ -126,7 +126,7 @@ func (d *decoder) envelope(env *envelope) *decodeError {
 				e = d.skip()
 				env.dataDone = false
 			}
-			env.dataStart, env.dataEnd = start, d.i
+			env.dataStart = start
 		case kEventType, kFeatureFlags, kSegments:
 			if !env.bare {
 				e = d.skip()
@@ -196,7 +196,7 @@ func DecodeMessage(b []byte) (messageType string, ds *DataSync, err error) {
 		return "", nil, err
 	}
 	if !env.hasType {
-		return "", nil, fmt.Errorf(`message has no "messageType"`)
+		return "", nil, errors.New(`message has no "messageType"`)
 	}
 	if env.msgType != MessageDataSync {
 		return env.msgType, nil, nil
@@ -206,7 +206,7 @@ func DecodeMessage(b []byte) (messageType string, ds *DataSync, err error) {
 		return "", nil, err
 	}
 	if !ok {
-		return "", nil, fmt.Errorf(`data-sync message has no "data"`)
+		return "", nil, errors.New(`data-sync message has no "data"`)
 	}
 	if err := checkEventType(ds); err != nil {
 		return "", nil, err
@@ -234,7 +234,7 @@ func decodeDataSet(b []byte, start, end int) (*DataSync, error) {
 			return nil, err
 		}
 		if !ok {
-			return nil, fmt.Errorf(`data-sync message has no "data"`)
+			return nil, errors.New(`data-sync message has no "data"`)
 		}
 		if err := checkEventType(ds); err != nil {
 			return nil, err
@@ -242,7 +242,7 @@ func decodeDataSet(b []byte, start, end int) (*DataSync, error) {
 		return ds, nil
 	}
 	if !env.hasBareKeys {
-		return nil, fmt.Errorf(`neither a data-sync message nor an object with "featureFlags" and "segments"`)
+		return nil, errors.New(`neither a data-sync message nor an object with "featureFlags" and "segments"`)
 	}
 	ds := &env.bareDS
 	if env.bareSkipped {
@@ -482,7 +482,7 @@ func foldEqual(k []byte, name string) bool {
 
 // dataSync decodes a DataSync object (or null) at d.i.
 func (d *decoder) dataSync(ds *DataSync, target string) *decodeError {
-	if ok, e := d.object("object", target); !ok {
+	if ok, e := d.object(target); !ok {
 		return e
 	}
 	for first := true; ; first = false {
@@ -514,7 +514,7 @@ func (d *decoder) dataSyncField(ds *DataSync, k int) *decodeError {
 }
 
 func (d *decoder) flag(f *Flag, target string) *decodeError {
-	if ok, e := d.object("object", target); !ok {
+	if ok, e := d.object(target); !ok {
 		return e
 	}
 	d.vars = nil
@@ -565,7 +565,7 @@ func (d *decoder) flag(f *Flag, target string) *decodeError {
 }
 
 func (d *decoder) variation(v *Variation, target string) *decodeError {
-	if ok, e := d.object("object", target); !ok {
+	if ok, e := d.object(target); !ok {
 		return e
 	}
 	for first := true; ; first = false {
@@ -590,7 +590,7 @@ func (d *decoder) variation(v *Variation, target string) *decodeError {
 }
 
 func (d *decoder) targetUser(t *TargetUser, target string) *decodeError {
-	if ok, e := d.object("object", target); !ok {
+	if ok, e := d.object(target); !ok {
 		return e
 	}
 	for first := true; ; first = false {
@@ -613,7 +613,7 @@ func (d *decoder) targetUser(t *TargetUser, target string) *decodeError {
 }
 
 func (d *decoder) rule(r *Rule, target string) *decodeError {
-	if ok, e := d.object("object", target); !ok {
+	if ok, e := d.object(target); !ok {
 		return e
 	}
 	for first := true; ; first = false {
@@ -644,7 +644,7 @@ func (d *decoder) rule(r *Rule, target string) *decodeError {
 }
 
 func (d *decoder) fallthroughRule(f *Fallthrough, target string) *decodeError {
-	if ok, e := d.object("object", target); !ok {
+	if ok, e := d.object(target); !ok {
 		return e
 	}
 	for first := true; ; first = false {
@@ -669,7 +669,7 @@ func (d *decoder) fallthroughRule(f *Fallthrough, target string) *decodeError {
 }
 
 func (d *decoder) rolloutVariation(v *RolloutVariation, target string) *decodeError {
-	if ok, e := d.object("object", target); !ok {
+	if ok, e := d.object(target); !ok {
 		return e
 	}
 	for first := true; ; first = false {
@@ -694,7 +694,7 @@ func (d *decoder) rolloutVariation(v *RolloutVariation, target string) *decodeEr
 }
 
 func (d *decoder) condition(c *Condition, target string) *decodeError {
-	if ok, e := d.object("object", target); !ok {
+	if ok, e := d.object(target); !ok {
 		return e
 	}
 	for first := true; ; first = false {
@@ -721,7 +721,7 @@ func (d *decoder) condition(c *Condition, target string) *decodeError {
 }
 
 func (d *decoder) segment(s *Segment, target string) *decodeError {
-	if ok, e := d.object("object", target); !ok {
+	if ok, e := d.object(target); !ok {
 		return e
 	}
 	for first := true; ; first = false {
@@ -758,7 +758,7 @@ func (d *decoder) segment(s *Segment, target string) *decodeError {
 }
 
 func (d *decoder) segmentRule(r *SegmentRule, target string) *decodeError {
-	if ok, e := d.object("object", target); !ok {
+	if ok, e := d.object(target); !ok {
 		return e
 	}
 	for first := true; ; first = false {
@@ -933,14 +933,14 @@ func (d *decoder) floatValue(dst *float64, target string) *decodeError {
 // object starts decoding an object at d.i. It returns true after consuming '{'. For null,
 // and for a value of another type (recorded as a type error and skipped), it returns false
 // and nil; on a syntax error it returns false and the error.
-func (d *decoder) object(want, target string) (bool, *decodeError) {
+func (d *decoder) object(target string) (bool, *decodeError) {
 	switch d.peek() {
 	case '{':
 		return true, d.enter()
 	case 'n':
 		return false, d.null()
 	}
-	return false, d.mismatch(want, target)
+	return false, d.mismatch("object", target)
 }
 
 // enter consumes the '{' or '[' at d.i and counts one more level of nesting.
@@ -957,77 +957,102 @@ func (d *decoder) enter() *decodeError {
 // the key, with the value next at d.i, or more == false after consuming the closing '}'.
 // first is true before the first member. The key is valid until the next string is read.
 func (d *decoder) member(first bool) (key []byte, more bool, e *decodeError) {
-	d.ws()
-	c := d.peek()
+	b := d.b
+	i := skipWS(b, d.i)
+	c := byteAt(b, i)
 	if !first {
 		switch c {
 		case ',':
-			d.i++
-			d.ws()
-			c = d.peek()
+			i = skipWS(b, i+1)
+			c = byteAt(b, i)
 		case '}':
-			d.i++
+			d.i = i + 1
 			d.depth--
 			return nil, false, nil
 		default:
+			d.i = i
 			return nil, false, d.syntax("after object key:value pair")
 		}
 	} else if c == '}' {
-		d.i++
+		d.i = i + 1
 		d.depth--
 		return nil, false, nil
 	}
 	if c != '"' {
+		d.i = i
 		return nil, false, d.syntax("looking for beginning of object key string")
 	}
-	key, e = d.scanKey()
-	if e != nil {
-		return nil, false, e
+	// Keys are short: a byte loop beats scanString's word loop.
+	start := i + 1
+	j := start
+	for j < len(b) && plain[b[j]] {
+		j++
 	}
-	d.ws()
-	if d.peek() != ':' {
+	if j < len(b) && b[j] == '"' {
+		key = b[start:j]
+		i = j + 1
+	} else {
+		if key, e = d.scanStringSlow(start, j); e != nil {
+			return nil, false, e
+		}
+		i = d.i
+	}
+	i = skipWS(b, i)
+	if byteAt(b, i) != ':' {
+		d.i = i
 		return nil, false, d.syntax("after object key")
 	}
-	d.i++
-	d.ws()
+	d.i = skipWS(b, i+1)
 	return key, true, nil
 }
 
 // element advances to the next element of an array whose '[' has been consumed, leaving the
 // element at d.i, or returns false after consuming the closing ']'.
 func (d *decoder) element(first bool) (bool, *decodeError) {
-	d.ws()
-	c := d.peek()
-	if c == ']' && first {
-		d.i++
-		d.depth--
-		return false, nil
-	}
+	b := d.b
+	i := skipWS(b, d.i)
+	c := byteAt(b, i)
 	if !first {
 		switch c {
 		case ',':
-			d.i++
-			d.ws()
+			d.i = skipWS(b, i+1)
+			return true, nil
 		case ']':
-			d.i++
-			d.depth--
-			return false, nil
 		default:
+			d.i = i
 			return false, d.syntax("after array element")
 		}
+	} else if c != ']' {
+		d.i = i
+		return true, nil
 	}
-	return true, nil
+	d.i = i + 1
+	d.depth--
+	return false, nil
 }
 
 // ws skips JSON white space.
 func (d *decoder) ws() {
-	for d.i < len(d.b) {
-		c := d.b[d.i]
-		if c > ' ' || c != ' ' && c != '\n' && c != '\r' && c != '\t' {
-			return
+	d.i = skipWS(d.b, d.i)
+}
+
+// skipWS returns the index of the first byte from b[i] on that is not JSON white space.
+func skipWS(b []byte, i int) int {
+	for i < len(b) {
+		if c := b[i]; c > ' ' || c != ' ' && c != '\n' && c != '\r' && c != '\t' {
+			break
 		}
-		d.i++
+		i++
 	}
+	return i
+}
+
+// byteAt returns b[i], or 0 past the end.
+func byteAt(b []byte, i int) byte {
+	if i < len(b) {
+		return b[i]
+	}
+	return 0
 }
 
 // peek returns the byte at d.i, or 0 at the end of the input.
@@ -1304,21 +1329,6 @@ const (
 	lsb = 0x0101010101010101
 	msb = 0x8080808080808080
 )
-
-// scanKey is scanString for object keys: they are short, so a byte loop is faster.
-func (d *decoder) scanKey() ([]byte, *decodeError) {
-	b := d.b
-	start := d.i + 1
-	i := start
-	for i < len(b) && plain[b[i]] {
-		i++
-	}
-	if i < len(b) && b[i] == '"' {
-		d.i = i + 1
-		return b[start:i], nil
-	}
-	return d.scanStringSlow(start, i)
-}
 
 // plainPrefix returns how many leading bytes of b are plain string bytes, counting whole
 // 8-byte words only (the caller finishes byte by byte). With ascii, bytes from 0x80 stop it.

@@ -181,6 +181,7 @@ func DecodeDataSync(b []byte) (*DataSync, error) {
 	return &ds, nil
 }
 
+// checkEventType accepts the eventType values a data-sync payload may carry.
 func checkEventType(ds *DataSync) error {
 	switch ds.EventType {
 	case EventFull, EventPatch, "":
