@@ -12,9 +12,10 @@ import (
 	"testing"
 )
 
-// The reference for every test here is encoding/json: legacyDecodeDataSet, legacyDecodeDataSync
-// and legacyDecodeMessage are the encoding/json implementations the hand-written decoder
-// replaces, kept as oracles and as the baseline of the benchmarks.
+// The reference for every test here is encoding/json: legacyDecodeDataSet and
+// legacyDecodeDataSync are the encoding/json implementations the hand-written decoder
+// replaces, kept as oracles and as the baseline of the benchmarks; legacyDecodeMessage is
+// DecodeMessage written the same way.
 
 func legacyDecodeDataSet(b []byte) (*DataSync, error) {
 	b = bytes.TrimSpace(b)
