@@ -64,6 +64,7 @@ type Client struct {
 	closed  chan struct{} // closed by Close
 	failErr error         // set before failed is closed
 
+	tune       func(*syncTimings) // tests only: adjusts sync timings
 	cancelSync context.CancelFunc
 	syncDone   chan struct{}
 	closeOnce  sync.Once
@@ -82,12 +83,18 @@ type synchronizer interface {
 // returns the client, ready or not: sync goes on in the background, and Initialized,
 // WaitForInitialization and Status tell when it is ready.
 func New(cfg Config) (*Client, error) {
+	return newClient(cfg, nil)
+}
+
+// newClient is New with the synchronizer's timings adjusted by tune, for tests.
+func newClient(cfg Config, tune func(*syncTimings)) (*Client, error) {
 	r, err := cfg.resolve()
 	if err != nil {
 		return nil, err
 	}
 	c := &Client{
 		cfg:    r,
+		tune:   tune,
 		ready:  make(chan struct{}),
 		failed: make(chan struct{}),
 		closed: make(chan struct{}),

@@ -185,6 +185,12 @@ func TestAllVariations(t *testing.T) {
 	assert.Equal(t, 0, c.AllVariations(NewUser(" ")).Len(), "an invalid user evaluates nothing")
 }
 
+// newIdle creates an online client whose synchronizer does nothing, for tests that feed
+// data through commit themselves.
+func newIdle(cfg Config) (*Client, error) {
+	return newClient(cfg, func(t *syncTimings) { t.idle = true })
+}
+
 // collector gathers events delivered to a listener.
 type collector struct {
 	mu     sync.Mutex
@@ -359,7 +365,7 @@ func TestWaitForInitialization(t *testing.T) {
 // readiness only with a full data set.
 func TestCommitEvents(t *testing.T) {
 	checkLeaks(t)
-	c, err := New(Config{EnvSecret: testSecret, StreamingURL: "ws://127.0.0.1:1", StartWait: -1})
+	c, err := newIdle(Config{EnvSecret: testSecret, StreamingURL: "ws://127.0.0.1:1", StartWait: -1})
 	require.NoError(t, err)
 	defer c.Close()
 	col := newCollector()
@@ -402,7 +408,7 @@ func TestCommitEvents(t *testing.T) {
 func TestLogEvents(t *testing.T) {
 	var buf syncBuffer
 	checkLeaks(t)
-	c, err := New(Config{EnvSecret: testSecret, StreamingURL: "ws://127.0.0.1:1", StartWait: -1,
+	c, err := newIdle(Config{EnvSecret: testSecret, StreamingURL: "ws://127.0.0.1:1", StartWait: -1,
 		Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	require.NoError(t, err)
 	defer c.Close()
@@ -476,7 +482,7 @@ func TestUserValue(t *testing.T) {
 // set is replaced and patched: clean under -race, and every answer is one the data allowed.
 func TestConcurrentVariationDuringUpdates(t *testing.T) {
 	checkLeaks(t)
-	c, err := New(Config{EnvSecret: testSecret, StreamingURL: "ws://127.0.0.1:1", StartWait: -1})
+	c, err := newIdle(Config{EnvSecret: testSecret, StreamingURL: "ws://127.0.0.1:1", StartWait: -1})
 	require.NoError(t, err)
 	defer c.Close()
 	evals := newCollector()
@@ -489,7 +495,7 @@ func TestConcurrentVariationDuringUpdates(t *testing.T) {
 		wg.Add(1)
 		go func(g int) {
 			defer wg.Done()
-			u := NewUser("user-" + formatIndex(g)).WithCustom("n", formatIndex(g))
+			u := NewUser("user-"+formatIndex(g)).WithCustom("n", formatIndex(g))
 			for {
 				select {
 				case <-stop:
@@ -528,5 +534,10 @@ func TestConcurrentVariationDuringUpdates(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	assert.NotEmpty(t, evals.snapshot())
+	c.commit(patch([]wire.Flag{boolFlag("flag", true, 5000)}), Fetch{Mode: "test"})
+	require.True(t, c.BoolVariation("flag", NewUser("last"), false))
+	// The listener saw the evaluations, the last one included.
+	for evs := evals.snapshot(); len(evs) == 0 || evs[len(evs)-1].Evaluation.User.Key() != "last"; {
+		evs = evals.wait(t, len(evs)+1)
+	}
 }

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -80,7 +79,7 @@ func dataSyncRequest(ts int64) []byte {
 }
 
 // syncTimings are the timings and limits of a synchronizer. Production code uses the
-// defaults; this package's tests shorten them (see syncTuning).
+// defaults; this package's tests shorten them (see newClient).
 type syncTimings struct {
 	pingInterval     time.Duration // between two pings
 	deadAfter        time.Duration // a connection without any message for this long is dead
@@ -121,38 +120,10 @@ func (c *Client) syncTimings() syncTimings {
 		now:              time.Now,
 		sleep:            sleep,
 	}
-	if tune := syncTuning.get(c.cfg.StreamingURL); tune != nil {
-		tune(&t)
+	if c.tune != nil {
+		c.tune(&t)
 	}
 	return t
-}
-
-// syncTuning lets this package's tests change the timings of the clients they create, keyed
-// by Config.StreamingURL (each test server has its own). It is empty outside tests.
-var syncTuning tuning
-
-type tuning struct {
-	mu sync.Mutex
-	m  map[string]func(*syncTimings)
-}
-
-func (t *tuning) get(key string) func(*syncTimings) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.m[key]
-}
-
-func (t *tuning) set(key string, fn func(*syncTimings)) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if fn == nil {
-		delete(t.m, key)
-		return
-	}
-	if t.m == nil {
-		t.m = map[string]func(*syncTimings){}
-	}
-	t.m[key] = fn
 }
 
 // sleep waits d, or less if ctx ends first, and reports whether it waited the whole time.

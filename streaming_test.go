@@ -24,12 +24,6 @@ import (
 	"github.com/featflags/fbclient/internal/wire"
 )
 
-func init() {
-	// client_test.go drives commit by hand on clients configured with this unreachable URL
-	// and expects no sync activity of their own: give them no synchronizer.
-	syncTuning.set("ws://127.0.0.1:1", func(t *syncTimings) { t.idle = true })
-}
-
 // fast shortens every timing so that faults are noticed and retried within milliseconds,
 // while staying far from what a loaded machine running -race could trip over by accident.
 func fast(t *syncTimings) {
@@ -180,13 +174,6 @@ func startURL(t *testing.T, streamingURL, httpURL, secret string, o opts) (*Clie
 	if o.secret != "" {
 		secret = o.secret
 	}
-	syncTuning.set(streamingURL, func(st *syncTimings) {
-		fast(st)
-		if o.tune != nil {
-			o.tune(st)
-		}
-	})
-	t.Cleanup(func() { syncTuning.set(streamingURL, nil) })
 	w := &watch{collector: newCollector()}
 	cfg := Config{
 		EnvSecret:     secret,
@@ -204,7 +191,12 @@ func startURL(t *testing.T, streamingURL, httpURL, secret string, o opts) (*Clie
 	if o.cfg != nil {
 		o.cfg(&cfg)
 	}
-	c, err := New(cfg)
+	c, err := newClient(cfg, func(st *syncTimings) {
+		fast(st)
+		if o.tune != nil {
+			o.tune(st)
+		}
+	})
 	require.NoError(t, err)
 	var types []EventType
 	for _, typ := range EventTypes() {
