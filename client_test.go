@@ -536,8 +536,7 @@ func TestConcurrentVariationDuringUpdates(t *testing.T) {
 	wg.Wait()
 	c.commit(patch([]wire.Flag{boolFlag("flag", true, 5000)}), Fetch{Mode: "test"})
 	require.True(t, c.BoolVariation("flag", NewUser("last"), false))
-	// The listener saw the evaluations, the last one included.
-	for evs := evals.snapshot(); len(evs) == 0 || evs[len(evs)-1].Evaluation.User.Key() != "last"; {
-		evs = evals.wait(t, len(evs)+1)
-	}
+	// The listener saw evaluations. (Under this flood it may miss some: its queue is bounded,
+	// and misses are counted and logged.)
+	evals.wait(t, 1)
 }
