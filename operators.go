@@ -1,7 +1,6 @@
 package fbclient
 
 import (
-	"encoding/json"
 	"strings"
 	"time"
 
@@ -134,11 +133,8 @@ func compileCondition(c *wire.Condition, allowSegments bool) condition {
 // parseStringArray parses a JSON array of strings. null gives (nil, true); anything that is
 // not an array of strings gives ok == false.
 func parseStringArray(s string) ([]string, bool) {
-	var values []string
-	if err := json.Unmarshal([]byte(s), &values); err != nil {
-		return nil, false
-	}
-	return values, true
+	values, err := wire.DecodeStringArray(s)
+	return values, err == nil
 }
 
 // resolve points a segment condition at the segments of a snapshot.

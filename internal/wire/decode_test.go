@@ -694,3 +694,37 @@ func FuzzDecodeDataSync(f *testing.F) {
 		checkAPIParity(t, b)
 	})
 }
+
+// DecodeStringArray accepts and rejects what json.Unmarshal into []string does.
+func TestDecodeStringArray(t *testing.T) {
+	for _, in := range []string{
+		`["cn","us"]`, `[]`, `null`, ` [ "a" , "b\u0022" ] `, `[1,2]`, `["a",null]`, `"us"`, `{}`,
+		`not json`, `["a"`, `["a"] x`, ``, `[["a"]]`, `[true]`,
+	} {
+		var want []string
+		wantErr := json.Unmarshal([]byte(in), &want)
+		got, err := DecodeStringArray(in)
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("%q: error %v, encoding/json says %v", in, err, wantErr)
+		}
+		if err == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: got %#v, want %#v", in, got, want)
+		}
+	}
+}
+
+func FuzzDecodeStringArray(f *testing.F) {
+	f.Add(`["CS","MATH","PHYSICS"]`)
+	f.Add(`["a",null]`)
+	f.Fuzz(func(t *testing.T, in string) {
+		var want []string
+		wantErr := json.Unmarshal([]byte(in), &want)
+		got, err := DecodeStringArray(in)
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("%q: error %v, encoding/json says %v", in, err, wantErr)
+		}
+		if err == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: got %#v, want %#v", in, got, want)
+		}
+	})
+}
