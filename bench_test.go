@@ -198,7 +198,11 @@ func largeDataSet(n int) []byte {
 		f.UpdatedAt = wire.FormatVersion(1700000000000 + int64(i))
 		ds.FeatureFlags = append(ds.FeatureFlags, f)
 	}
-	b, err := json.Marshal(map[string]any{"messageType": "data-sync", "data": ds})
+	// FeatBit writes messageType before data.
+	b, err := json.Marshal(struct {
+		MessageType string        `json:"messageType"`
+		Data        wire.DataSync `json:"data"`
+	}{"data-sync", ds})
 	if err != nil {
 		panic(err)
 	}

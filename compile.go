@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -69,8 +70,8 @@ type variation struct {
 	floatOK  bool
 }
 
-func newVariation(id, value string, t flagType) *variation {
-	v := &variation{id: id, value: value}
+func newVariation(id, value string, t flagType) variation {
+	v := variation{id: id, value: value}
 	v.boolVal, v.boolOK = parseBool(value, t)
 	if t == typeNumber || t == typeString || t == typeJSON {
 		if f, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
@@ -170,7 +171,7 @@ func compileFlag(w *wire.Flag, version int64, segments map[string]*segment) *fla
 	}
 	f.variations = make([]variation, len(w.Variations))
 	for i, v := range w.Variations {
-		f.variations[i] = *newVariation(v.ID, v.Value, f.typ)
+		f.variations[i] = newVariation(v.ID, v.Value, f.typ)
 	}
 	f.off = f.variation(w.DisabledVariationID)
 	if f.off == nil && !f.enabled && f.err == nil {
@@ -188,49 +189,54 @@ func compileFlag(w *wire.Flag, version int64, segments map[string]*segment) *fla
 		}
 	}
 
-	slots := map[string]int8{}
+	var slots slotNames
 	f.rules = make([]rule, len(w.Rules))
-	seen := map[string]bool{}
 	for i := range w.Rules {
 		wr := &w.Rules[i]
 		r := &f.rules[i]
-		r.dispatch = f.compileDispatch(wr.DispatchKey, wr.IncludedInExpt, wr.Variations, "rule "+strconv.Quote(wr.Name))
-		r.dispatch.by.assignSlot(slots)
+		r.dispatch = f.compileDispatch(wr.DispatchKey, wr.IncludedInExpt, wr.Variations, wr.Name)
+		r.dispatch.by.assignSlot(&slots)
 		r.conditions = make([]condition, len(wr.Conditions))
 		for j := range wr.Conditions {
 			r.conditions[j] = compileCondition(&wr.Conditions[j], true)
-			r.conditions[j].attr.assignSlot(slots)
+			r.conditions[j].attr.assignSlot(&slots)
 			if ids := r.conditions[j].segmentIDs; ids != nil {
 				r.hasSegments = true
 				for _, id := range ids {
-					if !seen[id] {
-						seen[id] = true
+					if !slices.Contains(f.segmentIDs, id) {
 						f.segmentIDs = append(f.segmentIDs, id)
 					}
 				}
 			}
 		}
 	}
-	f.deflt = f.compileDispatch(w.Fallthrough.DispatchKey, w.Fallthrough.IncludedInExpt, w.Fallthrough.Variations, "default rule")
-	f.deflt.by.assignSlot(slots)
+	f.deflt = f.compileDispatch(w.Fallthrough.DispatchKey, w.Fallthrough.IncludedInExpt, w.Fallthrough.Variations, "")
+	f.deflt.by.assignSlot(&slots)
 	f.link(segments)
 	return f
 }
 
 // assignSlot gives a custom attribute the flag's slot for its name, allocating one if there
 // is room.
-func (s *attrSelector) assignSlot(slots map[string]int8) {
+func (s *attrSelector) assignSlot(slots *slotNames) {
 	if s.kind != attrCustom {
 		return
 	}
-	if slot, ok := slots[s.name]; ok {
-		s.slot = slot
+	if i := slices.Index(slots.names[:slots.n], s.name); i >= 0 {
+		s.slot = int8(i)
 		return
 	}
-	if len(slots) < maxSlots {
-		s.slot = int8(len(slots))
-		slots[s.name] = s.slot
+	if slots.n < maxSlots {
+		s.slot = int8(slots.n)
+		slots.names[slots.n] = s.name
+		slots.n++
 	}
+}
+
+// slotNames are the custom attribute names that have a slot, in slot order.
+type slotNames struct {
+	names [maxSlots]string
+	n     int
 }
 
 // variation returns the flag's variation with the given id, nil if there is none.
@@ -243,20 +249,28 @@ func (f *flag) variation(id string) *variation {
 	return nil
 }
 
-func (f *flag) compileDispatch(by string, inExpt bool, ws []wire.RolloutVariation, what string) dispatch {
+// compileDispatch compiles the rollout of a rule (named ruleName) or, with ruleName "", of
+// the default rule.
+func (f *flag) compileDispatch(by string, inExpt bool, ws []wire.RolloutVariation, ruleName string) dispatch {
+	what := func() string {
+		if ruleName == "" {
+			return "default rule"
+		}
+		return "rule " + strconv.Quote(ruleName)
+	}
 	d := dispatch{by: attrSelector{kind: attrKey, slot: -1}, inExpt: inExpt}
 	if strings.TrimSpace(by) != "" {
 		d.by = newAttrSelector(by)
 	}
 	if len(ws) == 0 {
-		d.err = fmt.Errorf("%w: flag %q: %s has no variations", ErrEvaluation, f.key, what)
+		d.err = fmt.Errorf("%w: flag %q: %s has no variations", ErrEvaluation, f.key, what())
 		return d
 	}
 	d.slices = make([]slice, 0, len(ws))
 	for _, w := range ws {
 		v := f.variation(w.ID)
 		if v == nil {
-			d.err = fmt.Errorf("%w: flag %q: %s serves unknown variation %q", ErrEvaluation, f.key, what, w.ID)
+			d.err = fmt.Errorf("%w: flag %q: %s serves unknown variation %q", ErrEvaluation, f.key, what(), w.ID)
 			return d
 		}
 		var lo, hi float64
