@@ -47,8 +47,9 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 		EnvSecret:    getenv("FEATBIT_ENV_SECRET"),
 		StreamingURL: getenv("FEATBIT_STREAMING_URL"),
 		EventsURL:    getenv("FEATBIT_EVENTS_URL"),
-		// New returns at once, so the listeners below are registered before the first data
-		// set arrives and see the client become ready.
+		// New returns at once, so the listeners are registered as early as possible. The
+		// first sync events may still happen before that: of those, only EventClientReady is
+		// repeated to a listener registered later.
 		StartWait: -1,
 	}
 	var fake *fbtest.Server
