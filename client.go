@@ -111,6 +111,9 @@ func newClient(cfg Config, tune func(*syncTimings)) (*Client, error) {
 	}
 	c.log = newLogger(r.Logger, c.listeners)
 	c.setStatus(StateNotReady, nil)
+	for _, l := range r.Listeners {
+		c.listeners.add(l.Events, l.Func, nil)
+	}
 
 	if r.Offline {
 		if err := c.loadDataFile(); err != nil {
@@ -245,8 +248,8 @@ func (c *Client) markReady() {
 	if c.Initialized() {
 		return
 	}
+	c.setStatusLocked(StateReady, nil) // before the gate opens: a waiter sees a ready status
 	close(c.ready)
-	c.setStatusLocked(StateReady, nil)
 	c.listeners.emit(Event{Type: EventClientReady, Time: time.Now(), Message: "client ready"})
 }
 
@@ -288,6 +291,9 @@ func (c *Client) commit(ds *wire.DataSync, f Fetch) applyResult {
 		return res
 	}
 	f.Flags, f.Segments, f.Version = len(ds.FeatureFlags), len(ds.Segments), res.version
+	// The status changes before any event goes out, so a listener sees the state its event
+	// reports.
+	c.setStatus(StateReady, nil)
 	now := time.Now()
 	if res.full {
 		c.listeners.emit(Event{Type: EventNetworkFetchFull, Time: now, Message: "full data set applied", Fetch: &f})
@@ -296,8 +302,6 @@ func (c *Client) commit(ds *wire.DataSync, f Fetch) applyResult {
 	}
 	if res.initialized {
 		c.markReady()
-	} else {
-		c.setStatus(StateReady, nil)
 	}
 	if len(res.changed) > 0 {
 		c.listeners.emit(Event{Type: EventFlagChanged, Time: now, Message: fmt.Sprintf("%d flags changed", len(res.changed)), FlagKeys: res.changed})
@@ -322,15 +326,15 @@ func (c *Client) fetchStarted(f Fetch) {
 // fetchFailed reports a failed sync attempt: the client keeps serving its data and the
 // status becomes stale (or stays not ready, with the error).
 func (c *Client) fetchFailed(err error, f Fetch) {
-	c.listeners.emit(Event{Type: EventNetworkFetchError, Time: time.Now(), Message: err.Error(), Fetch: &f, Err: err})
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	switch c.Status().State {
 	case StateReady, StateStale:
 		c.setStatusLocked(StateStale, err)
 	case StateNotReady:
 		c.setStatusLocked(StateNotReady, err)
 	}
+	c.mu.Unlock()
+	c.listeners.emit(Event{Type: EventNetworkFetchError, Time: time.Now(), Message: err.Error(), Fetch: &f, Err: err})
 }
 
 // failPermanently stops waiting for data for good: FeatBit rejected the credentials.

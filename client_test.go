@@ -49,6 +49,9 @@ func TestConfigValidation(t *testing.T) {
 		{"negative close timeout", func(c *Config) { c.CloseTimeout = -1 }, "CloseTimeout"},
 		{"sync mode", func(c *Config) { c.SyncMode = 7 }, "SyncMode"},
 		{"data file online", func(c *Config) { c.DataFile = "x.json" }, "Offline"},
+		{"listener without func", func(c *Config) { c.Listeners = []Listener{{Events: []EventType{EventClientReady}}} }, "Listeners[0]"},
+		{"listener without types", func(c *Config) { c.Listeners = []Listener{{Func: func(Event) {}}} }, "Listeners[0]"},
+		{"listener bad type", func(c *Config) { c.Listeners = []Listener{{Events: []EventType{99}, Func: func(Event) {}}} }, "unknown event type"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -327,6 +330,19 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Listeners in Config see the events of New itself: here the offline load's readiness.
+func TestConfigListeners(t *testing.T) {
+	checkLeaks(t)
+	col := newCollector()
+	c, err := New(Config{Offline: true, DataFile: fixture, Listeners: []Listener{{Events: []EventType{EventClientReady, EventLogInfo}, Func: col.add}}})
+	require.NoError(t, err)
+	defer c.Close()
+	evs := col.wait(t, 2)
+	assert.Equal(t, EventLogInfo, evs[0].Type, "the load is logged before readiness")
+	assert.Contains(t, evs[0].Message, "loaded offline data")
+	assert.Equal(t, EventClientReady, evs[1].Type)
 }
 
 func TestClientReadyListener(t *testing.T) {

@@ -112,9 +112,20 @@ type Config struct {
 	// The WebSocket dialer uses its Transport's proxy setting if it is an *http.Transport.
 	HTTPClient *http.Client
 
+	// Listeners are registered before the client starts, so they see every event from the
+	// first connection attempt on; a listener added with Client.On after New may miss the
+	// first sync's events. Each entry is one listener, as with Client.OnEvents.
+	Listeners []Listener
+
 	// Logger receives the SDK's log records. Default: none (silent). The same records are
 	// delivered to EventLog... listeners whether or not a Logger is set.
 	Logger *slog.Logger
+}
+
+// Listener is a callback for the given event types, for Config.Listeners.
+type Listener struct {
+	Events []EventType
+	Func   func(Event)
 }
 
 // resolved is a validated Config with its defaults applied and its URLs built.
@@ -162,6 +173,16 @@ func (c Config) resolve() (*resolved, error) {
 	}
 	if c.SyncMode != SyncStreaming && c.SyncMode != SyncPolling {
 		add("SyncMode %d is unknown", c.SyncMode)
+	}
+	for i, l := range c.Listeners {
+		if l.Func == nil || len(l.Events) == 0 {
+			add("Listeners[%d] needs a Func and at least one event type", i)
+		}
+		for _, t := range l.Events {
+			if t == 0 || t >= numEventTypes {
+				add("Listeners[%d] has an unknown event type %d", i, t)
+			}
+		}
 	}
 	if c.DataFile != "" && !c.Offline {
 		add("DataFile is only used in Offline mode; set Offline too")
