@@ -16,13 +16,21 @@ const bufSize = 192
 // followed by the dispatch attribute, with prefix "expt" for the experiment draw.
 func Percentage(prefix, a, b string) float64 {
 	var sum [md5.Size]byte
-	if n := len(prefix) + len(a) + len(b); n <= bufSize {
+	switch n := len(prefix) + len(a) + len(b); {
+	case n <= 64:
+		// The common case, in a buffer small enough that zeroing it costs nothing.
+		var buf [64]byte
+		k := copy(buf[:], prefix)
+		k += copy(buf[k:], a)
+		k += copy(buf[k:], b)
+		sum = md5.Sum(buf[:k])
+	case n <= bufSize:
 		var buf [bufSize]byte
 		k := copy(buf[:], prefix)
 		k += copy(buf[k:], a)
 		k += copy(buf[k:], b)
 		sum = md5.Sum(buf[:k])
-	} else {
+	default:
 		sum = md5.Sum([]byte(prefix + a + b))
 	}
 	n := int32(binary.LittleEndian.Uint32(sum[:4]))
