@@ -26,11 +26,20 @@ func benchClient(tb testing.TB, ds *wire.DataSync) *Client {
 }
 
 // rules5x3 is a flag with 5 rules of 3 conditions (Equal, BiggerThan, IsOneOf with 5
-// values). For the benchmark user every condition of the first four rules is evaluated and
-// their last one fails; only the fifth rule matches.
+// values), each rule for another country; only the last rule matches the benchmark user.
 func rules5x3() wire.Flag {
-	f := boolFlag("rules-5x3", false, 1)
-	for i := 0; i < 5; i++ {
+	return rulesFlag("rules-5x3", []string{"fr", "de", "cn", "jp", "us"})
+}
+
+// rules5x3Worst is rules5x3 with the same country in every rule, so that each of the first
+// four rules fails only on its last condition: all 15 conditions are evaluated.
+func rules5x3Worst() wire.Flag {
+	return rulesFlag("rules-5x3-worst", []string{"us", "us", "us", "us", "us"})
+}
+
+func rulesFlag(key string, countries []string) wire.Flag {
+	f := boolFlag(key, false, 1)
+	for i, country := range countries {
 		plans := make([]string, 5)
 		for j := range plans {
 			plans[j] = fmt.Sprintf("plan-%d-%d", i, j)
@@ -39,8 +48,8 @@ func rules5x3() wire.Flag {
 		f.Rules = append(f.Rules, wire.Rule{
 			Name: fmt.Sprintf("rule %d", i),
 			Conditions: []wire.Condition{
-				{Property: "country", Op: "Equal", Value: "us"},
-				{Property: "age", Op: "BiggerThan", Value: "18"},
+				{Property: "country", Op: "Equal", Value: country},
+				{Property: "age", Op: "BiggerThan", Value: strconv.Itoa(18 + i)},
 				{Property: "plan", Op: "IsOneOf", Value: string(list)},
 			},
 			Variations: []wire.RolloutVariation{{ID: "v-true", Rollout: []float64{0, 1}}},
@@ -92,13 +101,22 @@ func BenchmarkVariationBoolFallthrough(b *testing.B) {
 
 // Scenario 2: 5 rules x 3 conditions, only the last rule matches.
 func BenchmarkVariationRules5x3(b *testing.B) {
-	c := benchClient(b, full([]wire.Flag{rules5x3()}))
-	_, d := c.BoolVariationDetail("rules-5x3", benchUser, false)
+	benchRules(b, rules5x3())
+}
+
+// Scenario 2, worst case: every condition of every rule is evaluated.
+func BenchmarkVariationRules5x3Worst(b *testing.B) {
+	benchRules(b, rules5x3Worst())
+}
+
+func benchRules(b *testing.B, f wire.Flag) {
+	c := benchClient(b, full([]wire.Flag{f}))
+	_, d := c.BoolVariationDetail(f.Key, benchUser, false)
 	require.Equal(b, ReasonRuleMatch, d.Reason)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		sinkBool = c.BoolVariation("rules-5x3", benchUser, false)
+		sinkBool = c.BoolVariation(f.Key, benchUser, false)
 	}
 }
 

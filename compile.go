@@ -392,6 +392,12 @@ type keyEntry struct {
 
 const keyMapSmall = 8
 
+// sameString is a == b for a and b whose head8 values are ha and hb: it compares the bytes
+// only past the eighth.
+func sameString(a string, ha uint64, b string, hb uint64) bool {
+	return ha == hb && len(a) == len(b) && (len(a) <= 8 || a[8:] == b[8:])
+}
+
 // head8 returns the first eight bytes of s, zero-padded, as an integer.
 func head8(s string) uint64 {
 	var b [8]byte
@@ -436,7 +442,12 @@ func (m *keyMap) get(k string) *variation {
 	if len(m.small) == 0 {
 		return nil
 	}
-	n, h := len(k), head8(k)
+	return m.getHead(k, head8(k))
+}
+
+// getHead is get for a key whose head8 is known. Only for small maps.
+func (m *keyMap) getHead(k string, h uint64) *variation {
+	n := len(k)
 	for i := range m.small {
 		e := &m.small[i]
 		if e.n == n && e.head == h && (n <= 8 || e.key[8:] == k[8:]) {

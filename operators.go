@@ -63,6 +63,7 @@ type condition struct {
 	op      opCode
 	attr    attrSelector
 	operand string
+	head    uint64 // head8(operand)
 	num     float64
 	set     keyMap
 	re      *regexp2.Regexp
@@ -96,7 +97,7 @@ func compileCondition(c *wire.Condition, allowSegments bool) condition {
 	}
 
 	op := opCodes[c.Op]
-	cond := condition{op: op, attr: newAttrSelector(c.Property), operand: c.Value}
+	cond := condition{op: op, attr: newAttrSelector(c.Property), operand: c.Value, head: head8(c.Value)}
 	switch op {
 	case opMatchRegex, opNotMatchRegex:
 		re, err := regexp2.Compile(c.Value, regexp2.None)
@@ -164,37 +165,88 @@ func matchAll(conds []condition, ec *evalCtx) bool {
 // absent attribute reads as "".
 func (c *condition) match(ec *evalCtx) bool {
 	switch c.op {
+	case opFalse:
+		return false
 	case opTrue:
 		return true
-	case opEqual:
-		return ec.value(&c.attr) == c.operand
-	case opNotEqual:
-		return ec.value(&c.attr) != c.operand
+	case opInSegment, opNotInSegment:
+		in := false
+		for _, s := range c.segments {
+			if s.contains(ec.u) {
+				in = true
+				break
+			}
+		}
+		return in == (c.op == opInSegment)
+	}
+
+	// Every other operator reads one attribute: look it up once, through the flag's slot
+	// cache when it has one (inlined here: this is the innermost loop of evaluation).
+	var a *attribute
+	var v string
+	switch c.attr.kind {
+	case attrCustom:
+		if s := c.attr.slot; s >= 0 && ec.found&(1<<s) != 0 {
+			a = ec.attr[s]
+		} else {
+			a = ec.custom(&c.attr)
+		}
+		if a != nil {
+			v = a.value
+		}
+	case attrKey:
+		v = ec.u.key
+	default:
+		v = ec.u.Name()
+	}
+
+	switch c.op {
+	case opEqual, opNotEqual:
+		var h uint64
+		if a != nil {
+			h = a.head
+		} else {
+			h = head8(v)
+		}
+		return sameString(v, h, c.operand, c.head) == (c.op == opEqual)
 	case opContains:
-		return strings.Contains(ec.value(&c.attr), c.operand)
+		return strings.Contains(v, c.operand)
 	case opNotContain:
-		return !strings.Contains(ec.value(&c.attr), c.operand)
+		return !strings.Contains(v, c.operand)
 	case opStartsWith:
-		return strings.HasPrefix(ec.value(&c.attr), c.operand)
+		return strings.HasPrefix(v, c.operand)
 	case opEndsWith:
-		return strings.HasSuffix(ec.value(&c.attr), c.operand)
+		return strings.HasSuffix(v, c.operand)
 	case opMatchRegex, opNotMatchRegex:
-		ok, err := c.re.MatchString(ec.value(&c.attr))
+		ok, err := c.re.MatchString(v)
 		if err != nil {
 			// A timeout: the condition is false either way.
 			return false
 		}
 		return ok == (c.op == opMatchRegex)
-	case opIsOneOf:
-		return c.set.get(ec.value(&c.attr)) != nil
-	case opNotOneOf:
-		return c.set.get(ec.value(&c.attr)) == nil
+	case opIsOneOf, opNotOneOf:
+		var in bool
+		switch {
+		case c.set.m != nil:
+			in = c.set.m[v] != nil
+		case a != nil:
+			in = c.set.getHead(v, a.head) != nil
+		default:
+			in = c.set.getHead(v, head8(v)) != nil
+		}
+		return in == (c.op == opIsOneOf)
 	case opIsTrue:
-		return strings.EqualFold(ec.value(&c.attr), "true")
+		return strings.EqualFold(v, "true")
 	case opIsFalse:
-		return strings.EqualFold(ec.value(&c.attr), "false")
+		return strings.EqualFold(v, "false")
 	case opBigger, opBiggerEqual, opLess, opLessEqual:
-		n, ok := ec.number(&c.attr)
+		var n float64
+		var ok bool
+		if a != nil {
+			n, ok = a.num, a.isNum
+		} else if c.attr.kind != attrCustom {
+			n, ok = parseNumber(v)
+		}
 		if !ok {
 			return false
 		}
@@ -208,20 +260,6 @@ func (c *condition) match(ec *evalCtx) bool {
 		default:
 			return n <= c.num
 		}
-	case opInSegment:
-		for _, s := range c.segments {
-			if s.contains(ec.u) {
-				return true
-			}
-		}
-		return false
-	case opNotInSegment:
-		for _, s := range c.segments {
-			if s.contains(ec.u) {
-				return false
-			}
-		}
-		return true
 	}
 	return false
 }

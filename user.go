@@ -25,6 +25,7 @@ type User struct {
 type attribute struct {
 	name  string
 	value string
+	head  uint64 // head8(value), for comparisons that rarely need the bytes
 	num   float64
 	isNum bool
 }
@@ -49,7 +50,7 @@ func (u User) WithName(name string) User {
 // custom attribute with such a name is sent to FeatBit but never used by evaluation.
 func (u User) WithCustom(name, value string) User {
 	num, isNum := parseNumber(value)
-	a := attribute{name: name, value: value, num: num, isNum: isNum}
+	a := attribute{name: name, value: value, head: head8(value), num: num, isNum: isNum}
 	attrs := make([]attribute, len(u.attrs), len(u.attrs)+1)
 	copy(attrs, u.attrs)
 	for i := range attrs {
@@ -149,48 +150,40 @@ func newAttrSelector(name string) attrSelector {
 	return attrSelector{kind: attrCustom, slot: -1, name: name}
 }
 
-// find returns the index of the custom attribute name, -1 if the user does not have it.
-func (u *User) find(name string) int {
-	for i := range u.attrs {
-		if u.attrs[i].name == name {
-			return i
-		}
-	}
-	return -1
-}
-
 // maxSlots is the number of distinct custom attributes per flag whose lookups are cached
 // during one evaluation; further ones are looked up each time.
-const maxSlots = 16
+const maxSlots = 8
 
-// evalCtx is the state of one evaluation: the user, and where the flag's custom attributes
-// were found in it.
+// evalCtx is the state of one evaluation: the user, and the flag's custom attributes as
+// found in it.
 type evalCtx struct {
 	u     *User
-	found uint16          // bit i: slot i has been looked up
-	pos   [maxSlots]int16 // index in u.attrs, -1 if absent
+	found uint8                // bit i: slot i has been looked up
+	attr  [maxSlots]*attribute // the attribute of slot i, nil if the user does not have it
 }
 
 // custom returns the user's attribute for a custom selector, nil if the user does not
 // have it.
 func (ec *evalCtx) custom(s *attrSelector) *attribute {
-	var i int
-	if s.slot >= 0 {
-		bit := uint16(1) << s.slot
-		if ec.found&bit != 0 {
-			i = int(ec.pos[s.slot])
-		} else {
-			i = ec.u.find(s.name)
-			ec.pos[s.slot] = int16(i)
-			ec.found |= bit
+	if s.slot < 0 {
+		return ec.u.attribute(s.name)
+	}
+	bit := uint8(1) << s.slot
+	if ec.found&bit == 0 {
+		ec.attr[s.slot] = ec.u.attribute(s.name)
+		ec.found |= bit
+	}
+	return ec.attr[s.slot]
+}
+
+// attribute returns the custom attribute name, nil if the user does not have it.
+func (u *User) attribute(name string) *attribute {
+	for i := range u.attrs {
+		if u.attrs[i].name == name {
+			return &u.attrs[i]
 		}
-	} else {
-		i = ec.u.find(s.name)
 	}
-	if i < 0 {
-		return nil
-	}
-	return &ec.u.attrs[i]
+	return nil
 }
 
 // value returns the attribute's value, "" when the user does not have it.
@@ -205,20 +198,6 @@ func (ec *evalCtx) value(s *attrSelector) string {
 		return a.value
 	}
 	return ""
-}
-
-// number returns the attribute's numeric value and whether it has one.
-func (ec *evalCtx) number(s *attrSelector) (float64, bool) {
-	switch s.kind {
-	case attrKey:
-		return parseNumber(ec.u.key)
-	case attrName:
-		return parseNumber(ec.u.Name())
-	}
-	if a := ec.custom(s); a != nil {
-		return a.num, a.isNum
-	}
-	return 0, false
 }
 
 // parseNumber reads a number the way FeatBit's evaluation server does (.NET's double.TryParse
