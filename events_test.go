@@ -1,0 +1,786 @@
+package fbclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/featflags/fbclient/fbtest"
+	"github.com/featflags/fbclient/internal/wire"
+)
+
+// startEventsClient starts a client that sends its events to srv, closed when the test
+// ends. The client gets its flags from the test (commit), never from the synchronizer: srv
+// holds every data-sync request. Tests call checkLeaks before creating srv.
+func startEventsClient(t *testing.T, srv *fbtest.Server, cfg Config) *Client {
+	t.Helper()
+	srv.HoldDataSync()
+	cfg.EnvSecret = srv.Secret()
+	cfg.StreamingURL = srv.StreamingURL()
+	cfg.EventsURL = srv.EventsURL()
+	cfg.StartWait = -1
+	c, err := New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, c.Close()) })
+	return c
+}
+
+// newEventsClient is startEventsClient with the given flags loaded.
+func newEventsClient(t *testing.T, srv *fbtest.Server, cfg Config, flags ...wire.Flag) *Client {
+	t.Helper()
+	c := startEventsClient(t, srv, cfg)
+	c.commit(full(flags), Fetch{Mode: "test"})
+	require.True(t, c.Initialized())
+	return c
+}
+
+// testCtx is a generous deadline for waits that should end long before it.
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// itemsPerRequest lists the number of items of every request, sorted.
+func itemsPerRequest(reqs []fbtest.EventRequest) []int {
+	n := make([]int, len(reqs))
+	for i, r := range reqs {
+		n[i] = r.Items
+	}
+	slices.Sort(n)
+	return n
+}
+
+func statuses(reqs []fbtest.EventRequest) []int {
+	s := make([]int, len(reqs))
+	for i, r := range reqs {
+		s[i] = r.Status
+	}
+	return s
+}
+
+// targetedFlag is a boolean flag that serves true to the user "u1" (counted for
+// experiments) and false to everyone else.
+func targetedFlag() wire.Flag {
+	f := boolFlag("ff-bool", false, 1)
+	f.TargetUsers = []wire.TargetUser{{KeyIDs: []string{"u1"}, VariationID: "v-true"}}
+	f.ExptIncludeAllTargets = true
+	return f
+}
+
+func TestEventWireFormat(t *testing.T) {
+	checkLeaks(t)
+	srv := fbtest.NewTestServer(t)
+	c := newEventsClient(t, srv, Config{FlushInterval: time.Minute}, targetedFlag())
+	ctx := testCtx(t)
+
+	u1 := NewUser("u1").WithName(`Jane "J" Doe`).WithCustom("country", "us").WithCustom("note", "a\\b\n<c>\u2028\x01")
+	before := time.Now().UnixMilli()
+	require.True(t, c.BoolVariation("ff-bool", u1, false))
+	require.NoError(t, c.Track(u1, "checkout"))
+	require.NoError(t, c.TrackMetric(NewUser("u2"), "spend", 12.5))
+	require.NoError(t, c.FlushAndWait(ctx))
+	after := time.Now().UnixMilli()
+
+	reqs := srv.EventRequests()
+	require.Len(t, reqs, 1, "three events, one batch")
+	r := reqs[0]
+	assert.Equal(t, http.StatusOK, r.Status)
+	assert.Equal(t, srv.Secret(), r.Header.Get("Authorization"), "the raw secret, no scheme")
+	assert.Equal(t, "application/json", r.Header.Get("Content-Type"))
+	assert.Equal(t, userAgent, r.Header.Get("User-Agent"))
+	require.Len(t, r.Events, 3)
+
+	eval := r.Events[0]
+	assert.Equal(t, wire.InsightUser{KeyID: "u1", Name: `Jane "J" Doe`, CustomizedProperties: []wire.NameValue{
+		{Name: "country", Value: "us"}, {Name: "note", Value: "a\\b\n<c>\u2028\x01"},
+	}}, eval.User)
+	assert.Nil(t, eval.Metrics, "no metrics key in an evaluation item")
+	require.Len(t, eval.Variations, 1)
+	v := eval.Variations[0]
+	assert.Equal(t, "ff-bool", v.FeatureFlagKey)
+	assert.True(t, v.SendToExperiment)
+	assert.GreaterOrEqual(t, v.Timestamp, before)
+	assert.LessOrEqual(t, v.Timestamp, after)
+	assert.Equal(t, wire.VariationRecord{ID: "v-true", Value: "true", Reason: "target match"}, v.Variation)
+
+	track := r.Events[1]
+	assert.Equal(t, "u1", track.User.KeyID)
+	assert.Nil(t, track.Variations, "no variations key in a metric item")
+	require.Len(t, track.Metrics, 1)
+	m := track.Metrics[0]
+	assert.Equal(t, wire.MetricRoute, m.Route)
+	assert.Equal(t, "index/metric", m.Route)
+	assert.Equal(t, "CustomEvent", m.Type)
+	assert.Equal(t, "checkout", m.EventName)
+	assert.Equal(t, 1.0, m.NumericValue)
+	assert.Equal(t, "goserverside", m.AppType)
+	assert.GreaterOrEqual(t, m.Timestamp, before)
+	assert.LessOrEqual(t, m.Timestamp, after)
+
+	metric := r.Events[2]
+	assert.Equal(t, "u2", metric.User.KeyID)
+	assert.Equal(t, "u2", metric.User.Name, "the name defaults to the key")
+	assert.NotNil(t, metric.User.CustomizedProperties, "an empty list, not null")
+	assert.Empty(t, metric.User.CustomizedProperties)
+	require.Len(t, metric.Metrics, 1)
+	assert.Equal(t, "spend", metric.Metrics[0].EventName)
+	assert.Equal(t, 12.5, metric.Metrics[0].NumericValue)
+	assert.Zero(t, c.DroppedEvents())
+}
+
+// The listeners of EventEvaluation get the facts that are sent.
+func TestEvaluationListenerWithEventsOn(t *testing.T) {
+	checkLeaks(t)
+	srv := fbtest.NewTestServer(t)
+	c := newEventsClient(t, srv, Config{FlushInterval: time.Hour}, targetedFlag())
+	col := newCollector()
+	c.On(EventEvaluation, col.add)
+	c.BoolVariation("ff-bool", NewUser("u1"), false)
+	c.BoolVariation("ff-bool", NewUser("u2"), true)
+	require.NoError(t, c.FlushAndWait(testCtx(t)))
+	got := col.wait(t, 2)
+	sent := srv.Events()
+	require.Len(t, sent, 2)
+	for i, e := range got {
+		v := sent[i].Variations[0]
+		assert.Equal(t, v.FeatureFlagKey, e.Evaluation.FlagKey)
+		assert.Equal(t, sent[i].User.KeyID, e.Evaluation.User.Key())
+		assert.Equal(t, v.Variation.ID, e.Evaluation.VariationID)
+		assert.Equal(t, v.Variation.Value, e.Evaluation.Value)
+		assert.Equal(t, v.Variation.Reason, e.Evaluation.Reason.String())
+		assert.Equal(t, v.SendToExperiment, e.Evaluation.InExperiment)
+		assert.Equal(t, v.Timestamp, e.Time.UnixMilli(), "the same record, stamped once")
+	}
+}
+
+func TestEventBatchingByCount(t *testing.T) {
+	checkLeaks(t)
+	srv := fbtest.NewTestServer(t)
+	c := newEventsClient(t, srv, Config{EventBatchSize: 10, FlushInterval: time.Minute})
+	ctx := testCtx(t)
+	u := NewUser("u")
+	for i := range 35 {
+		require.NoError(t, c.Track(u, "e"+strconv.Itoa(i)))
+	}
+	// Full batches go without waiting for a flush.
+	_, err := srv.WaitEvents(ctx, 30)
+	require.NoError(t, err)
+	require.NoError(t, c.FlushAndWait(ctx))
+	assert.Equal(t, []int{5, 10, 10, 10}, itemsPerRequest(srv.EventRequests()))
+	assert.Len(t, srv.Events(), 35)
+}
+
+func TestEventBatchingByBytes(t *testing.T) {
+	checkLeaks(t)
+	srv := fbtest.NewTestServer(t)
+	c := newEventsClient(t, srv, Config{EventBatchBytes: 1024, FlushInterval: time.Minute})
+	u := NewUser("u").WithCustom("padding", strings.Repeat("x", 200))
+	item := len(appendItem(nil, &record{kind: recordMetric, user: u, metric: "e00", value: 1}, time.Now()))
+	for i := range 40 {
+		require.NoError(t, c.Track(u, "e"+strconv.Itoa(10+i)))
+	}
+	require.NoError(t, c.FlushAndWait(testCtx(t)))
+	reqs := srv.EventRequests()
+	total := 0
+	for _, r := range reqs {
+		assert.Equal(t, http.StatusOK, r.Status)
+		assert.LessOrEqual(t, r.Bytes, 1024)
+		total += r.Items
+	}
+	assert.Equal(t, 40, total)
+	// '[' + k items + (k-1) commas + ']' <= 1024: every batch but the last one is full.
+	full := 1023 / (item + 1)
+	items := itemsPerRequest(reqs)
+	assert.Equal(t, (40+full-1)/full, len(items))
+	for _, n := range items[1:] {
+		assert.Equal(t, full, n, "a batch is sealed only when the next item does not fit")
+	}
+}
+
+func TestFlushAndWaitDeliversEverything(t *testing.T) {
+	checkLeaks(t)
+	srv := fbtest.NewTestServer(t)
+	c := newEventsClient(t, srv, Config{FlushInterval: time.Minute}, targetedFlag())
+	const goroutines, each = 4, 1234 / 4
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				u := NewUser("user-" + strconv.Itoa(g) + "-" + strconv.Itoa(i))
+				if i%2 == 0 {
+					c.BoolVariation("ff-bool", u, false)
+				} else {
+					assert.NoError(t, c.Track(u, "e"))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range 1234 - goroutines*each {
+		c.BoolVariation("ff-bool", NewUser("extra-"+strconv.Itoa(i)), false)
+	}
+	require.NoError(t, c.FlushAndWait(testCtx(t)))
+	got := srv.Events()
+	assert.Len(t, got, 1234)
+	keys := map[string]bool{}
+	for _, e := range got {
+		keys[e.User.KeyID] = true
+	}
+	assert.Len(t, keys, 1234, "each event once")
+	assert.Zero(t, c.DroppedEvents())
+}
+
+func TestCloseDeliversBufferedEvents(t *testing.T) {
+	for _, n := range []int{30, 530} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			checkLeaks(t)
+			srv := fbtest.NewTestServer(t)
+			c := newEventsClient(t, srv, Config{FlushInterval: time.Minute}, targetedFlag())
+			for i := range n {
+				c.BoolVariation("ff-bool", NewUser("u"+strconv.Itoa(i)), false)
+			}
+			require.NoError(t, c.Close())
+			assert.Len(t, srv.Events(), n)
+			assert.Zero(t, c.DroppedEvents())
+			require.NoError(t, c.Close(), "harmless twice")
+		})
+	}
+}
+
+func TestFlushAndIntervalSend(t *testing.T) {
+	checkLeaks(t)
+	ctx := testCtx(t)
+	t.Run("Flush", func(t *testing.T) {
+		srv := fbtest.NewTestServer(t)
+		c := newEventsClient(t, srv, Config{FlushInterval: time.Hour})
+		require.NoError(t, c.Track(NewUser("u"), "e"))
+		c.Flush()
+		_, err := srv.WaitEvents(ctx, 1)
+		require.NoError(t, err)
+	})
+	t.Run("interval", func(t *testing.T) {
+		srv := fbtest.NewTestServer(t)
+		c := newEventsClient(t, srv, Config{FlushInterval: 20 * time.Millisecond})
+		require.NoError(t, c.Track(NewUser("u"), "e"))
+		_, err := srv.WaitEvents(ctx, 1)
+		require.NoError(t, err)
+	})
+	t.Run("path prefix", func(t *testing.T) {
+		srv := fbtest.NewTestServer(t, fbtest.WithPathPrefix("/featbit"))
+		c := newEventsClient(t, srv, Config{})
+		require.NoError(t, c.Track(NewUser("u"), "e"))
+		require.NoError(t, c.FlushAndWait(ctx))
+		assert.Len(t, srv.Events(), 1)
+	})
+}
+
+func TestRetryServerErrors(t *testing.T) {
+	for _, status := range []int{http.StatusInternalServerError, http.StatusServiceUnavailable, http.StatusRequestTimeout} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			checkLeaks(t)
+			srv := fbtest.NewTestServer(t)
+			c := newEventsClient(t, srv, Config{FlushInterval: time.Hour})
+			srv.FailEvents(3, status, 0)
+			for i := range 5 {
+				require.NoError(t, c.Track(NewUser("u"), "e"+strconv.Itoa(i)))
+			}
+			require.NoError(t, c.FlushAndWait(testCtx(t)))
+			assert.Len(t, srv.Events(), 5, "nothing lost")
+			assert.Equal(t, []int{status, status, status, http.StatusOK}, statuses(srv.EventRequests()))
+			assert.Zero(t, c.DroppedEvents())
+		})
+	}
+}
+
+func TestRetryGivesUp(t *testing.T) {
+	checkLeaks(t)
+	srv := fbtest.NewTestServer(t)
+	var logs syncBuffer
+	c := newEventsClient(t, srv, Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	srv.FailEvents(-1, http.StatusBadGateway, 0)
+	require.NoError(t, c.Track(NewUser("u"), "e"))
+	require.NoError(t, c.FlushAndWait(testCtx(t)))
+	assert.Len(t, srv.EventRequests(), 1+maxRetries)
+	assert.Equal(t, uint64(1), c.DroppedEvents())
+	assert.Contains(t, logs.String(), "could not deliver a batch")
+}
+
+func TestRetryAfterIsHonoured(t *testing.T) {
+	checkLeaks(t)
+	srv := fbtest.NewTestServer(t)
+	c := newEventsClient(t, srv, Config{})
+	srv.FailEvents(1, http.StatusTooManyRequests, time.Second)
+	require.NoError(t, c.Track(NewUser("u"), "e"))
+	require.NoError(t, c.FlushAndWait(testCtx(t)))
+	reqs := srv.EventRequests()
+	require.Len(t, reqs, 2)
+	assert.Equal(t, http.StatusTooManyRequests, reqs[0].Status)
+	assert.Equal(t, http.StatusOK, reqs[1].Status)
+	assert.GreaterOrEqual(t, reqs[1].Time.Sub(reqs[0].Time), time.Second, "Retry-After: 1")
+	assert.Len(t, srv.Events(), 1)
+}
+
+func TestRefusedBatchIsDropped(t *testing.T) {
+	cases := []struct {
+		status int
+		why    string
+	}{
+		{http.StatusBadRequest, "(400)"},
+		{http.StatusRequestEntityTooLarge, "(413)"},
+		{http.StatusNotFound, "unexpected HTTP status"},
+	}
+	for _, tc := range cases {
+		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
+			checkLeaks(t)
+			srv := fbtest.NewTestServer(t)
+			var logs syncBuffer
+			c := newEventsClient(t, srv, Config{EventBatchSize: 5, FlushInterval: time.Hour,
+				Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			dropped := newCollector()
+			c.On(EventEventsDropped, dropped.add)
+			ctx := testCtx(t)
+			srv.FailEvents(1, tc.status, 0)
+			for i := range 5 {
+				require.NoError(t, c.Track(NewUser("u"), "e"+strconv.Itoa(i)))
+			}
+			require.NoError(t, srv.WaitFor(ctx, func() bool { return len(srv.EventRequests()) == 1 }))
+			for i := range 3 {
+				require.NoError(t, c.Track(NewUser("u"), "next"+strconv.Itoa(i)))
+			}
+			require.NoError(t, c.FlushAndWait(ctx))
+			assert.Equal(t, []int{tc.status, http.StatusOK}, statuses(srv.EventRequests()), "not retried")
+			assert.Len(t, srv.Events(), 3, "the next batch goes through")
+			assert.Equal(t, uint64(5), c.DroppedEvents())
+			require.NoError(t, c.Close()) // reports what it has not reported yet
+			e := dropped.wait(t, 1)[0]
+			assert.Equal(t, uint64(5), e.Dropped.Count)
+			assert.Equal(t, uint64(5), e.Dropped.Total)
+			assert.Contains(t, e.Dropped.Why, tc.why)
+			assert.Contains(t, logs.String(), "FeatBit refused a batch of insight events")
+			assert.Contains(t, logs.String(), "status="+strconv.Itoa(tc.status))
+			assert.NotContains(t, logs.String(), srv.Secret())
+		})
+	}
+}
+
+func TestUnauthorizedStopsSending(t *testing.T) {
+	for _, status := range []int{http.StatusUnauthorized, http.StatusForbidden} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			checkLeaks(t)
+			srv := fbtest.NewTestServer(t)
+			var logs syncBuffer
+			c := newEventsClient(t, srv, Config{FlushInterval: time.Hour, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, targetedFlag())
+			ctx := testCtx(t)
+			srv.FailEvents(-1, status, 0)
+			for i := range 3 {
+				require.NoError(t, c.Track(NewUser("u"), "e"+strconv.Itoa(i)))
+			}
+			require.NoError(t, c.FlushAndWait(ctx))
+			require.Equal(t, []int{status}, statuses(srv.EventRequests()))
+			assert.Equal(t, uint64(3), c.DroppedEvents())
+
+			// Nothing is sent any more; everything is counted.
+			for i := range 10 {
+				require.NoError(t, c.Track(NewUser("u"), "later"+strconv.Itoa(i)))
+				c.BoolVariation("ff-bool", NewUser("u"), false)
+			}
+			require.NoError(t, c.FlushAndWait(ctx))
+			assert.Len(t, srv.EventRequests(), 1, "no request after the refusal")
+			assert.Equal(t, uint64(23), c.DroppedEvents())
+			require.NoError(t, c.Close())
+			assert.Len(t, srv.EventRequests(), 1)
+			assert.Equal(t, 1, strings.Count(logs.String(), "refused the env secret"), "one clear error")
+			assert.Contains(t, logs.String(), "level=ERROR")
+			assert.NotContains(t, logs.String(), srv.Secret())
+		})
+	}
+}
+
+// An endpoint that never answers: evaluations neither block nor allocate, the memory of
+// unsent events stays within EventCapacity (the rest is dropped and counted), and Close
+// returns within CloseTimeout.
+func TestHangingEndpoint(t *testing.T) {
+	checkLeaks(t)
+	srv := fbtest.NewTestServer(t)
+	srv.HoldEvents()
+	const capacity = 100
+	c := newEventsClient(t, srv, Config{EventCapacity: capacity, EventBatchSize: 10, FlushInterval: 10 * time.Millisecond,
+		CloseTimeout: 300 * time.Millisecond}, targetedFlag())
+	ctx := testCtx(t)
+	u := NewUser("u1")
+
+	const n = 10000
+	start := time.Now()
+	for range n {
+		require.True(t, c.BoolVariation("ff-bool", u, false))
+	}
+	assert.Less(t, time.Since(start), 5*time.Second, "evaluations do not wait for the endpoint")
+	require.NoError(t, srv.WaitFor(ctx, func() bool { return srv.Stats().HeldEventRequests == senders }))
+	assert.LessOrEqual(t, c.events.pending(), capacity)
+	assert.GreaterOrEqual(t, c.DroppedEvents(), uint64(n-capacity))
+	assert.Zero(t, testing.AllocsPerRun(100, func() { c.BoolVariation("ff-bool", u, false) }))
+
+	// FlushAndWait gives up with its context.
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	assert.ErrorIs(t, c.FlushAndWait(short), context.DeadlineExceeded)
+
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		assert.NoError(t, c.Close())
+	}()
+	select {
+	case <-closed:
+	case <-time.After(3 * time.Second):
+		t.Fatal("Close did not return within its bound")
+	}
+	assert.Empty(t, srv.Events())
+	assert.Equal(t, uint64(n+101), c.DroppedEvents(), "every event is accounted for")
+	assert.Zero(t, c.events.pending())
+}
+
+// A flood beyond the capacity: what is not delivered is dropped and counted, never lost
+// silently, and reported once.
+func TestFloodDropsAndCounts(t *testing.T) {
+	checkLeaks(t)
+	srv := fbtest.NewTestServer(t)
+	srv.HoldEvents()
+	var logs syncBuffer
+	const capacity = 64
+	c := newEventsClient(t, srv, Config{EventCapacity: capacity, EventBatchSize: 8, FlushInterval: 20 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	dropped := newCollector()
+	c.On(EventEventsDropped, dropped.add)
+	ctx := testCtx(t)
+
+	const goroutines, each = 8, 1000
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u := NewUser("u" + strconv.Itoa(g))
+			for i := range each {
+				assert.NoError(t, c.Track(u, "e"+strconv.Itoa(i)))
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, capacity, c.events.pending(), "full")
+	e := dropped.wait(t, 1)[0]
+	assert.Equal(t, "buffer full", e.Dropped.Why)
+	assert.Positive(t, e.Dropped.Count)
+	assert.GreaterOrEqual(t, c.DroppedEvents(), uint64(goroutines*each-capacity))
+
+	srv.ReleaseEvents()
+	require.NoError(t, c.FlushAndWait(ctx))
+	delivered := uint64(len(srv.Events()))
+	assert.Equal(t, uint64(goroutines*each), delivered+c.DroppedEvents(), "delivered + dropped = recorded")
+	assert.LessOrEqual(t, delivered, uint64(capacity))
+	assert.Equal(t, 1, strings.Count(logs.String(), "insight events dropped"), "the log is rate-limited")
+
+	// The listener events add up, once the last drops are reported.
+	deadline := time.After(10 * time.Second)
+	for {
+		var total uint64
+		for _, e := range dropped.snapshot() {
+			total += e.Dropped.Count
+		}
+		if total == c.DroppedEvents() {
+			break
+		}
+		select {
+		case <-dropped.signal:
+		case <-deadline:
+			t.Fatalf("listeners were told of %d dropped events, not %d", total, c.DroppedEvents())
+		}
+	}
+}
+
+func TestNoEventsWhenOfflineOrDisabled(t *testing.T) {
+	ctx := testCtx(t)
+	t.Run("offline", func(t *testing.T) {
+		c := newOffline(t, fixture)
+		c.BoolVariation("ff-test-bool", NewUser("test-user-1"), false)
+		assert.NoError(t, c.Track(NewUser("u"), "e"))
+		assert.NoError(t, c.TrackMetric(NewUser("u"), "e", 2))
+		c.Flush()
+		assert.NoError(t, c.FlushAndWait(ctx))
+		assert.Zero(t, c.events.pending())
+		assert.Zero(t, c.DroppedEvents())
+		assert.ErrorIs(t, c.Track(NewUser("u"), ""), ErrInvalidEvent, "arguments are still checked")
+	})
+	t.Run("disabled", func(t *testing.T) {
+		checkLeaks(t)
+		srv := fbtest.NewTestServer(t)
+		c := newEventsClient(t, srv, Config{DisableEvents: true, FlushInterval: 10 * time.Millisecond}, targetedFlag())
+		col := newCollector()
+		c.On(EventEvaluation, col.add)
+		c.BoolVariation("ff-bool", NewUser("u1"), false)
+		assert.NoError(t, c.Track(NewUser("u"), "e"))
+		c.Flush()
+		assert.NoError(t, c.FlushAndWait(ctx))
+		col.wait(t, 1) // listeners are still told
+		require.NoError(t, c.Close())
+		assert.Empty(t, srv.EventRequests())
+		assert.Zero(t, c.DroppedEvents())
+	})
+}
+
+func TestFallbacksSendNoEvents(t *testing.T) {
+	checkLeaks(t)
+	srv := fbtest.NewTestServer(t)
+	c := startEventsClient(t, srv, Config{})
+	u := NewUser("u1")
+	assert.False(t, c.BoolVariation("ff-bool", u, false), "not ready")
+	c.commit(full([]wire.Flag{targetedFlag(), boolFlag("sentinel", true, 1)}), Fetch{Mode: "test"})
+	c.Variation("missing", u, "")
+	c.IntVariation("ff-bool", u, 0)
+	c.Float64VariationDetail("ff-bool", u, 0)
+	JSONVariation(c, "ff-bool", u, "a string cannot hold a bool")
+	c.BoolVariation("ff-bool", NewUser(" "), false)
+	c.AllVariations(u)
+	require.True(t, c.BoolVariation("sentinel", u, false))
+	require.NoError(t, c.FlushAndWait(testCtx(t)))
+	got := srv.Events()
+	require.Len(t, got, 1)
+	assert.Equal(t, "sentinel", got[0].Variations[0].FeatureFlagKey)
+}
+
+// FeatBit rejects a whole batch when a variation's value or id is empty, so such an
+// evaluation is counted as dropped and never sent; listeners still hear of it.
+func TestEmptyVariationIsNotSent(t *testing.T) {
+	checkLeaks(t)
+	srv := fbtest.NewTestServer(t)
+	f := wire.Flag{ID: "id-s", Key: "s", Name: "s", VariationType: "string", IsEnabled: true,
+		Variations:          []wire.Variation{{ID: "v-empty", Value: ""}, {ID: "v-x", Value: "x"}},
+		TargetUsers:         []wire.TargetUser{{KeyIDs: []string{"a"}, VariationID: "v-x"}},
+		DisabledVariationID: "v-x",
+		Fallthrough:         wire.Fallthrough{Variations: []wire.RolloutVariation{{ID: "v-empty", Rollout: []float64{0, 1}}}},
+		UpdatedAt:           wire.FormatVersion(1)}
+	var logs syncBuffer
+	c := newEventsClient(t, srv, Config{FlushInterval: time.Hour, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, f)
+	col := newCollector()
+	c.On(EventEvaluation, col.add)
+	assert.Equal(t, "", c.Variation("s", NewUser("b"), "default"))
+	assert.Equal(t, "x", c.Variation("s", NewUser("a"), "default"))
+	require.NoError(t, c.FlushAndWait(testCtx(t)))
+	assert.Equal(t, []int{http.StatusOK}, statuses(srv.EventRequests()))
+	got := srv.Events()
+	require.Len(t, got, 1)
+	assert.Equal(t, "a", got[0].User.KeyID)
+	assert.Equal(t, uint64(1), c.DroppedEvents())
+	assert.Len(t, col.wait(t, 2), 2)
+	assert.Contains(t, logs.String(), "flag=s")
+}
+
+func TestOversizeEventIsNotSent(t *testing.T) {
+	checkLeaks(t)
+	srv := fbtest.NewTestServer(t)
+	c := newEventsClient(t, srv, Config{EventBatchBytes: 1024})
+	require.NoError(t, c.Track(NewUser("big").WithCustom("blob", strings.Repeat("x", 2000)), "e"))
+	require.NoError(t, c.Track(NewUser("small"), "e"))
+	require.NoError(t, c.FlushAndWait(testCtx(t)))
+	got := srv.Events()
+	require.Len(t, got, 1)
+	assert.Equal(t, "small", got[0].User.KeyID)
+	assert.Equal(t, uint64(1), c.DroppedEvents())
+}
+
+func TestTrackErrors(t *testing.T) {
+	checkLeaks(t)
+	srv := fbtest.NewTestServer(t)
+	c := newEventsClient(t, srv, Config{})
+	ctx := testCtx(t)
+	u := NewUser("u")
+	cases := []struct {
+		user  User
+		name  string
+		value float64
+		want  error
+	}{
+		{u, "", 1, ErrInvalidEvent},
+		{u, " \t", 1, ErrInvalidEvent},
+		{NewUser(""), "e", 1, ErrInvalidUser},
+		{NewUser("  "), "e", 1, ErrInvalidUser},
+		{u, "e", math.NaN(), ErrInvalidMetricValue},
+		{u, "e", math.Inf(1), ErrInvalidMetricValue},
+		{u, "e", math.Inf(-1), ErrInvalidMetricValue},
+	}
+	for _, tc := range cases {
+		err := c.TrackMetric(tc.user, tc.name, tc.value)
+		assert.ErrorIs(t, err, tc.want)
+		assert.True(t, strings.HasPrefix(err.Error(), "fbclient: "), err.Error())
+	}
+	assert.ErrorIs(t, c.Track(u, ""), ErrInvalidEvent)
+	assert.Zero(t, c.events.pending(), "nothing recorded")
+	require.NoError(t, c.FlushAndWait(ctx))
+	assert.Empty(t, srv.EventRequests())
+
+	require.NoError(t, c.Close())
+	assert.ErrorIs(t, c.Track(u, "e"), ErrClosed)
+	assert.ErrorIs(t, c.FlushAndWait(ctx), ErrClosed)
+	c.Flush()
+	assert.Zero(t, c.DroppedEvents())
+
+	var nilClient *Client
+	assert.ErrorIs(t, nilClient.Track(u, "e"), ErrClosed)
+	assert.ErrorIs(t, nilClient.FlushAndWait(ctx), ErrClosed)
+	nilClient.Flush()
+	assert.Zero(t, nilClient.DroppedEvents())
+}
+
+// A client whose events endpoint refuses connections still closes within its bound, and
+// counts what it could not send.
+func TestUnreachableEndpoint(t *testing.T) {
+	checkLeaks(t)
+	c, err := New(Config{EnvSecret: testSecret, StreamingURL: "ws://127.0.0.1:1", StartWait: -1, CloseTimeout: 300 * time.Millisecond})
+	require.NoError(t, err)
+	for i := range 20 {
+		require.NoError(t, c.Track(NewUser("u"), "e"+strconv.Itoa(i)))
+	}
+	c.Flush()
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		assert.NoError(t, c.Close())
+	}()
+	select {
+	case <-closed:
+	case <-time.After(3 * time.Second):
+		t.Fatal("Close did not return within its bound")
+	}
+	assert.Equal(t, uint64(20), c.DroppedEvents())
+}
+
+func TestClassifyAttempt(t *testing.T) {
+	netErr := errors.New("connection refused")
+	cases := []struct {
+		status int
+		err    error
+		want   int
+	}{
+		{200, nil, attemptSent},
+		{202, nil, attemptSent},
+		{0, netErr, attemptRetry},
+		{408, nil, attemptRetry},
+		{429, nil, attemptRetry},
+		{500, nil, attemptRetry},
+		{502, nil, attemptRetry},
+		{503, nil, attemptRetry},
+		{401, nil, attemptRefused},
+		{403, nil, attemptRefused},
+		{400, nil, attemptRejected},
+		{404, nil, attemptRejected},
+		{413, nil, attemptRejected},
+		{302, nil, attemptRejected},
+	}
+	for _, tc := range cases {
+		assert.Equal(t, tc.want, classifyAttempt(tc.status, tc.err), "status %d err %v", tc.status, tc.err)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	cases := map[string]time.Duration{
+		"":                              0,
+		"abc":                           0,
+		"0":                             0,
+		"-3":                            0,
+		"1":                             time.Second,
+		" 7 ":                           7 * time.Second,
+		"3600":                          maxRetryAfter,
+		"Wed, 01 May 2024 12:00:30 GMT": 30 * time.Second,
+		"Wed, 01 May 2024 11:59:00 GMT": 0,
+	}
+	for in, want := range cases {
+		assert.Equal(t, want, parseRetryAfter(in, now), "%q", in)
+	}
+}
+
+// jsonText is what encoding/json writes for v, without HTML escaping.
+func jsonText(t testing.TB, v any) string {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	require.NoError(t, enc.Encode(v))
+	return strings.TrimSuffix(buf.String(), "\n")
+}
+
+var trickyStrings = []string{
+	"", "plain", `quote " and backslash \`, "new\nline\r\ttab", "\b\f\x00\x01\x1f\x7f",
+	"<html> & 'amp'", "line\u2028para\u2029end", "héllo wörld 日本 🎉", "bad \xff utf8 \xc3", "\xed\xa0\x80 surrogate",
+	"trunc \xe6\x97", "\ufffd replacement", "/slash/",
+}
+
+func TestAppendStringMatchesEncodingJSON(t *testing.T) {
+	for _, s := range trickyStrings {
+		assert.Equal(t, jsonText(t, s), string(appendString(nil, s)), "%q", s)
+	}
+}
+
+func FuzzAppendString(f *testing.F) {
+	for _, s := range trickyStrings {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := appendString([]byte("prefix"), s)
+		require.Equal(t, "prefix"+jsonText(t, s), string(got))
+	})
+}
+
+func TestAppendFloatMatchesEncodingJSON(t *testing.T) {
+	for _, f := range []float64{0, math.Copysign(0, -1), 1, -1, 12.5, 0.1, 1e-6, 9.99e-7, 1e-7, 123456789, 1e20, 1e21, -1e21,
+		1.5e300, math.MaxFloat64, math.SmallestNonzeroFloat64, 3.4028234663852886e38, 0.000123} {
+		assert.Equal(t, jsonText(t, f), string(appendFloat(nil, f)), "%v", f)
+	}
+}
+
+// The item written by hand is byte for byte what encoding/json writes for wire.InsightItem.
+func TestAppendItemMatchesEncodingJSON(t *testing.T) {
+	at := time.UnixMilli(1700000000123)
+	f := &flag{key: "flag \"k\""}
+	v := &variation{id: "18b369f8-0000", value: `{"a":"<b>"}`}
+	users := []User{
+		NewUser("k"),
+		NewUser("k\u2028").WithName("Jane\t\"J\"").WithCustom("country", "us").WithCustom("", "").WithCustom("bad\xff", "x\\y"),
+	}
+	for _, u := range users {
+		props := []wire.NameValue{}
+		for _, a := range u.attrs {
+			props = append(props, wire.NameValue{Name: a.name, Value: a.value})
+		}
+		wu := wire.InsightUser{KeyID: u.Key(), Name: u.Name(), CustomizedProperties: props}
+
+		r := record{kind: recordEvaluation, flag: f, v: v, reason: ReasonRuleMatch, inExpt: true, user: u}
+		want := jsonText(t, wire.InsightItem{User: wu, Variations: []wire.InsightVariation{{
+			FeatureFlagKey: f.key, SendToExperiment: true, Timestamp: at.UnixMilli(),
+			Variation: wire.VariationRecord{ID: v.id, Value: v.value, Reason: "rule match"},
+		}}})
+		assert.Equal(t, want, string(appendItem(nil, &r, at)))
+
+		m := record{kind: recordMetric, user: u, metric: "pay \"now\"", value: 0.25}
+		want = jsonText(t, wire.InsightItem{User: wu, Metrics: []wire.InsightMetric{{
+			Route: wire.MetricRoute, Type: wire.MetricTypeCustom, EventName: m.metric, NumericValue: 0.25,
+			AppType: wire.AppTypeGoServer, Timestamp: at.UnixMilli(),
+		}}})
+		assert.Equal(t, want, string(appendItem(nil, &m, at)))
+	}
+}
