@@ -187,9 +187,7 @@ type recorder struct {
 	_        [64]byte
 	parked   atomic.Bool
 	_        [64]byte
-	flush    atomic.Bool   // a flush was asked for; the consumer gives the sink a recordFlush
-	finished atomic.Uint64 // events finished since the start, by the sink or the consumer
-	released uint64        // slots released for finished events; consumer only
+	flush    atomic.Bool // a flush was asked for; the consumer gives the sink a recordFlush
 	wake     chan struct{}
 
 	// send is set while events go to FeatBit; otherwise records are only built while
@@ -199,9 +197,8 @@ type recorder struct {
 	listeners *listeners
 	// sink receives, on the consumer goroutine and in queue order, a recordStart (from
 	// start), every event and recordFlush, and a final recordClose whose time is the close
-	// deadline; it must return from recordClose only when it has finished. It adds every
-	// event it finishes to finished, and wakes the consumer when it does so from another
-	// goroutine. nil when send is false.
+	// deadline; it must return from recordClose only when it has finished. It frees the
+	// queue slot of every event it finishes (finish). nil when send is false.
 	sink func(r *record, at time.Time)
 
 	mu      sync.Mutex
@@ -315,7 +312,6 @@ func (rc *recorder) run() {
 			idle++
 		}
 		waiting := rc.serveFlushes()
-		rc.release()
 		if rc.sink == nil {
 			rc.reportDrops(time.Now(), false)
 		}
@@ -347,7 +343,6 @@ func (rc *recorder) run() {
 			if rc.sink != nil {
 				rc.sink(&record{kind: recordClose}, rc.deadline)
 			}
-			rc.release()
 			return
 		}
 		rc.parked.Store(false)
@@ -364,6 +359,9 @@ func (rc *recorder) drain() int {
 			at = time.Now()
 		}
 		rc.deliver(&r, at)
+	}
+	if rc.sink == nil {
+		rc.finish(n) // the listeners have them
 	}
 	return n
 }
@@ -421,22 +419,13 @@ func (rc *recorder) deliver(r *record, at time.Time) {
 		rc.sink(r, at)
 		return
 	}
-	switch r.kind {
-	case recordEvaluation, recordMetric:
-		rc.finished.Add(1)
-	case recordFlush:
-		if r.done != nil {
-			close(r.done)
-		}
+	if r.kind == recordFlush && r.done != nil {
+		close(r.done)
 	}
 }
 
-// release frees the queue slots of the events finished since the last call.
-func (rc *recorder) release() {
-	f := rc.finished.Load()
-	rc.queue.Release(int(f - rc.released))
-	rc.released = f
-}
+// finish frees the queue slots of n events that have been sent or given up.
+func (rc *recorder) finish(n int) { rc.queue.Release(n) }
 
 // pending returns the number of events recorded and not finished: at most the capacity.
 func (rc *recorder) pending() int { return rc.queue.Used() }
@@ -458,7 +447,7 @@ func (rc *recorder) close(deadline time.Time) {
 	for ; rc.queue.Take(&r); n++ {
 	}
 	rc.drops.add(dropClosing, n)
-	rc.queue.Release(n)
+	rc.finish(n)
 	rc.mu.Lock()
 	for _, f := range rc.flushes {
 		close(f.done)

@@ -193,7 +193,7 @@ func (s *eventSender) encode(r *record, at time.Time) {
 // drop gives up n events that were not put in a batch.
 func (s *eventSender) drop(why dropReason, n int) {
 	s.rc.drops.add(why, n)
-	s.rc.finished.Add(uint64(n))
+	s.rc.finish(n)
 }
 
 // seal hands the batch being built, if any, to the sender goroutines.
@@ -300,8 +300,7 @@ func (s *eventSender) finish(b *batch, why dropReason, ok bool) {
 	if !ok {
 		s.rc.drops.add(why, b.items)
 	}
-	s.rc.finished.Add(uint64(b.items))
-	s.rc.wakeUp() // to free the events' slots
+	s.rc.finish(b.items)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, seq := range s.active {

@@ -3,9 +3,14 @@
 // its slot stays held until Release: the capacity bounds the values queued plus the values
 // the consumer has taken and not yet released. Put never blocks and never allocates; when
 // that total reaches the capacity it reports failure and the caller decides what to do.
+// Release may be called from any goroutine, so whoever finishes with a value can free its
+// slot.
 package mpsc
 
-import "sync/atomic"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // pad keeps the producer and consumer positions on separate cache lines.
 type pad [64]byte
@@ -24,8 +29,9 @@ type Queue[T any] struct {
 	head  atomic.Uint64 // next position to claim
 	_     pad
 	tail  atomic.Uint64 // next position to take; written by the consumer only
-	freed atomic.Uint64 // next position whose slot Release frees; written by the consumer only
 	_     pad
+	mu    sync.Mutex    // serializes Release
+	freed atomic.Uint64 // next position whose slot Release frees; written under mu
 	mask  uint64
 	extra uint64 // slots beyond the capacity
 	cells []cell[T]
@@ -100,19 +106,26 @@ func (q *Queue[T]) Take(v *T) bool {
 	return true
 }
 
-// Release frees the slots of the n oldest taken values (at most Held of them) for new
-// values. Only the consumer may call Release.
+// Release frees the slots of n taken values (at most Held of them) for new values. Slots
+// are not tied to values once taken, so the n oldest are freed. Safe for concurrent use.
 func (q *Queue[T]) Release(n int) {
+	if n <= 0 {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	n = min(n, q.Held())
 	p := q.freed.Load()
+	// Count the slots freed before freeing them, so that Used never counts a value put in
+	// a slot as well as the slot.
+	q.freed.Store(p + uint64(n))
 	for range n { // positions wrap around: count, do not compare
 		q.cells[p&q.mask].seq.Store(p + q.mask + 1)
 		p++
 	}
-	q.freed.Store(p)
 }
 
-// Held returns the number of values taken and not released. Only the consumer may call it.
+// Held returns the number of values taken and not released.
 func (q *Queue[T]) Held() int { return int(q.tail.Load() - q.extra - q.freed.Load()) }
 
 // Len returns an estimate of the number of values queued (put and not taken).

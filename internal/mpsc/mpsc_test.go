@@ -131,3 +131,39 @@ func BenchmarkPut(b *testing.B) {
 		}
 	}
 }
+
+// Slots may be released by other goroutines than the consumer, as values are finished.
+func TestReleaseFromOtherGoroutines(t *testing.T) {
+	const total, capacity = 50000, 64
+	q := New[int](capacity)
+	finished := make(chan int, capacity)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range finished {
+				q.Release(n)
+			}
+		}()
+	}
+	put, got := 0, 0
+	for got < total {
+		if put < total {
+			if _, ok := q.Put(&put); ok {
+				put++
+			}
+		}
+		var v int
+		if q.Take(&v) {
+			require.Equal(t, got, v)
+			got++
+			finished <- 1
+		}
+		require.LessOrEqual(t, q.Used(), capacity)
+	}
+	close(finished)
+	wg.Wait()
+	assert.Zero(t, q.Held())
+	assert.Zero(t, q.Used())
+}
