@@ -514,37 +514,44 @@ type dropReporter struct {
 }
 
 // reportDrops reports the drops not yet reported, unless the last report is too recent and
-// final is false.
+// final is false. The listeners and the logger are called after the reporter's lock is
+// released.
 func (rc *recorder) reportDrops(now time.Time, final bool) {
-	p := &rc.reporter
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	var counts [numDropReasons]uint64
+	var total uint64
 	for i := range counts {
 		counts[i] = rc.drops[i].Load()
+		total += counts[i]
 	}
-	var total uint64
-	for _, n := range counts {
-		total += n
-	}
-	if n, why := since(&counts, &p.emitted); n > 0 && (final || now.Sub(p.lastEmit) >= p.interval) {
+	p := &rc.reporter
+	p.mu.Lock()
+	emitN, emitWhy := dropsSince(&counts, &p.emitted)
+	emit := emitN > 0 && (final || now.Sub(p.lastEmit) >= p.interval)
+	if emit {
 		p.emitted, p.lastEmit = counts, now
+	}
+	logN, logWhy := dropsSince(&counts, &p.logged)
+	log := logN > 0 && (final || p.lastLog.IsZero() || now.Sub(p.lastLog) >= dropLogInterval)
+	if log {
+		p.logged, p.lastLog = counts, now
+	}
+	p.mu.Unlock()
+	if emit {
 		rc.listeners.emit(Event{
 			Type:    EventEventsDropped,
 			Time:    now,
-			Message: strconv.FormatUint(n, 10) + " insight events dropped: " + why,
-			Dropped: &Dropped{Count: n, Total: total, Why: why},
+			Message: strconv.FormatUint(emitN, 10) + " insight events dropped: " + emitWhy,
+			Dropped: &Dropped{Count: emitN, Total: total, Why: emitWhy},
 		})
 	}
-	if n, why := since(&counts, &p.logged); n > 0 && (final || p.lastLog.IsZero() || now.Sub(p.lastLog) >= dropLogInterval) {
-		p.logged, p.lastLog = counts, now
-		p.warn("fbclient: insight events dropped", "dropped", n, "total", total, "why", why)
+	if log {
+		p.warn("fbclient: insight events dropped", "dropped", logN, "total", total, "why", logWhy)
 	}
 }
 
-// since returns how many events were dropped between two count snapshots, and why: one
-// reason, or each reason with its count.
-func since(now, before *[numDropReasons]uint64) (uint64, string) {
+// dropsSince returns how many events were dropped between two count snapshots, and why:
+// one reason, or each reason with its count.
+func dropsSince(now, before *[numDropReasons]uint64) (uint64, string) {
 	var n uint64
 	var reasons []string
 	last := 0
