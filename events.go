@@ -55,7 +55,7 @@ func (c *Client) TrackMetric(user User, eventName string, value float64) error {
 	}
 	rc := c.events
 	if rc.send.Load() {
-		rc.put(&record{kind: recordMetric, user: user, metric: eventName, value: value})
+		rc.putMetric(&user, eventName, value)
 	}
 	return nil
 }
@@ -243,14 +243,45 @@ func (rc *recorder) wanted() bool {
 // put hands an event to the consumer. It never blocks: if the buffer is full, the event is
 // dropped and counted. After close it does nothing.
 func (rc *recorder) put(r *record) {
-	if rc.closed.Load() {
-		return
+	if slot, pos, ok := rc.claim(); ok {
+		*slot = *r
+		rc.commit(pos)
 	}
-	pos, ok := rc.queue.Put(r)
+}
+
+// putEvaluation is put for an evaluation, written in place in the queue.
+func (rc *recorder) putEvaluation(f *flag, v *variation, reason Reason, inExpt bool, u *User) {
+	if r, pos, ok := rc.claim(); ok {
+		r.kind, r.flag, r.v, r.reason, r.inExpt, r.user = recordEvaluation, f, v, reason, inExpt, *u
+		rc.commit(pos)
+	}
+}
+
+// putMetric is put for a metric, written in place in the queue.
+func (rc *recorder) putMetric(u *User, name string, value float64) {
+	if r, pos, ok := rc.claim(); ok {
+		r.kind, r.user, r.metric, r.value = recordMetric, *u, name, value
+		rc.commit(pos)
+	}
+}
+
+// claim reserves a queue slot for an event, or counts the event as dropped. After close it
+// reserves nothing.
+func (rc *recorder) claim() (*record, uint64, bool) {
+	if rc.closed.Load() {
+		return nil, 0, false
+	}
+	r, pos, ok := rc.queue.Claim()
 	if !ok {
 		rc.drops.add(dropBufferFull, 1)
-		return
 	}
+	return r, pos, ok
+}
+
+// commit publishes the event claimed at pos and wakes the consumer if it sleeps, or if the
+// queue is half full.
+func (rc *recorder) commit(pos uint64) {
+	rc.queue.Commit(pos)
 	if pos%256 == 0 && rc.queue.Len() > rc.capacity/2 {
 		// Filling up between two polls: take them now.
 		select {

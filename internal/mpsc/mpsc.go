@@ -70,6 +70,19 @@ func (q *Queue[T]) Cap() int { return len(q.cells) - int(q.extra) }
 // Put copies *v into the queue and returns its position. It returns false, without waiting,
 // if the queue is full. Safe for concurrent use by many goroutines.
 func (q *Queue[T]) Put(v *T) (uint64, bool) {
+	p, pos, ok := q.Claim()
+	if ok {
+		*p = *v
+		q.Commit(pos)
+	}
+	return pos, ok
+}
+
+// Claim reserves the next slot and returns a pointer to its value, which is the zero value,
+// for the caller to fill in place, and its position; Commit(pos) then publishes it. The
+// consumer waits for a claimed slot, so the caller must commit at once. Claim returns false,
+// without waiting, if the queue is full. Safe for concurrent use by many goroutines.
+func (q *Queue[T]) Claim() (*T, uint64, bool) {
 	pos := q.head.Load()
 	for {
 		c := &q.cells[pos&q.mask]
@@ -77,18 +90,19 @@ func (q *Queue[T]) Put(v *T) (uint64, bool) {
 		switch d := int64(seq - pos); {
 		case d == 0:
 			if q.head.CompareAndSwap(pos, pos+1) {
-				c.val = *v
-				c.seq.Store(pos + 1)
-				return pos, true
+				return &c.val, pos, true
 			}
 			pos = q.head.Load()
 		case d < 0:
-			return 0, false // the slot is queued or held: full
+			return nil, 0, false // the slot is queued or held: full
 		default:
 			pos = q.head.Load() // another producer took pos
 		}
 	}
 }
+
+// Commit publishes the value claimed at pos.
+func (q *Queue[T]) Commit(pos uint64) { q.cells[pos&q.mask].seq.Store(pos + 1) }
 
 // Take moves the oldest value into *v and clears it from its slot, which stays held until
 // Release. It returns false if the queue is empty, or if the oldest value is still being

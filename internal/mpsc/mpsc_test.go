@@ -167,3 +167,24 @@ func TestReleaseFromOtherGoroutines(t *testing.T) {
 	assert.Zero(t, q.Held())
 	assert.Zero(t, q.Used())
 }
+
+// A claimed slot is filled in place; the consumer waits for it, and what follows it, until
+// it is committed.
+func TestClaimCommit(t *testing.T) {
+	q := New[int](4)
+	a, posA, ok := q.Claim()
+	require.True(t, ok)
+	assert.Zero(t, *a)
+	b := 2
+	posB, ok := q.Put(&b)
+	require.True(t, ok)
+	assert.Equal(t, posA+1, posB)
+	var v int
+	assert.False(t, q.Take(&v), "the oldest value is not committed yet")
+	*a = 1
+	q.Commit(posA)
+	require.True(t, q.Take(&v))
+	assert.Equal(t, 1, v)
+	require.True(t, q.Take(&v))
+	assert.Equal(t, 2, v)
+}
