@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -306,6 +308,49 @@ func TestRetryServerErrors(t *testing.T) {
 			assert.Zero(t, c.DroppedEvents())
 		})
 	}
+}
+
+// A connection that breaks before the response is a network error: retried.
+func TestRetryNetworkError(t *testing.T) {
+	checkLeaks(t)
+	srv := fbtest.NewTestServer(t)
+	var mu sync.Mutex
+	requests := 0
+	var got [][]byte
+	events := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		requests++
+		first := requests == 1
+		if !first {
+			got = append(got, body)
+		}
+		mu.Unlock()
+		if first {
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(events.Close)
+	srv.HoldDataSync()
+	c, err := New(Config{EnvSecret: srv.Secret(), StreamingURL: srv.StreamingURL(), EventsURL: events.URL,
+		StartWait: -1, FlushInterval: time.Hour})
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	require.NoError(t, c.Track(NewUser("u"), "e"))
+	require.NoError(t, c.FlushAndWait(testCtx(t)))
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, 2, requests)
+	require.Len(t, got, 1)
+	var items []wire.InsightItem
+	require.NoError(t, json.Unmarshal(got[0], &items))
+	assert.Len(t, items, 1)
+	assert.Zero(t, c.DroppedEvents())
 }
 
 func TestRetryGivesUp(t *testing.T) {
