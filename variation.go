@@ -67,6 +67,24 @@ func (c *Client) VariationDetail(flagKey string, user User, defaultValue string)
 	return detail(flagKey, &r, r.v.value)
 }
 
+// typedDetail is the body of the typed Detail methods: evaluate, convert with conv (a
+// conversion the variation has precomputed), and record the evaluation if it served a value.
+func typedDetail[T any](c *Client, key string, user *User, def T, conv func(*variation) (T, bool)) (T, EvalDetail) {
+	f, r := c.evaluate(key, user)
+	var out T
+	if r.v != nil {
+		var ok bool
+		if out, ok = conv(r.v); !ok {
+			r = wrongType
+		}
+	}
+	if r.v == nil {
+		return def, detail(key, &r, "")
+	}
+	c.record(f, &r, user)
+	return out, detail(key, &r, r.v.value)
+}
+
 // BoolVariation returns the flag's value as a bool, or defaultValue if the flag cannot be
 // evaluated or its value is not "true" or "false" (in any case): a number flag is never a
 // bool.
@@ -82,15 +100,7 @@ func (c *Client) BoolVariation(flagKey string, user User, defaultValue bool) boo
 // BoolVariationDetail is BoolVariation with the reason for the result. The detail's Value
 // is the served string, "" on fallback.
 func (c *Client) BoolVariationDetail(flagKey string, user User, defaultValue bool) (bool, EvalDetail) {
-	f, r := c.evaluate(flagKey, &user)
-	if r.v != nil && !r.v.boolOK {
-		r = wrongType
-	}
-	if r.v == nil {
-		return defaultValue, detail(flagKey, &r, "")
-	}
-	c.record(f, &r, &user)
-	return r.v.boolVal, detail(flagKey, &r, r.v.value)
+	return typedDetail(c, flagKey, &user, defaultValue, func(v *variation) (bool, bool) { return v.boolVal, v.boolOK })
 }
 
 // IntVariation returns the flag's value as an int, or defaultValue if the flag cannot be
@@ -108,15 +118,7 @@ func (c *Client) IntVariation(flagKey string, user User, defaultValue int) int {
 // IntVariationDetail is IntVariation with the reason for the result. The detail's Value is
 // the served string, "" on fallback.
 func (c *Client) IntVariationDetail(flagKey string, user User, defaultValue int) (int, EvalDetail) {
-	f, r := c.evaluate(flagKey, &user)
-	if r.v != nil && !r.v.intOK {
-		r = wrongType
-	}
-	if r.v == nil {
-		return defaultValue, detail(flagKey, &r, "")
-	}
-	c.record(f, &r, &user)
-	return r.v.intVal, detail(flagKey, &r, r.v.value)
+	return typedDetail(c, flagKey, &user, defaultValue, func(v *variation) (int, bool) { return v.intVal, v.intOK })
 }
 
 // Float64Variation returns the flag's value as a float64, or defaultValue if the flag cannot
@@ -134,15 +136,7 @@ func (c *Client) Float64Variation(flagKey string, user User, defaultValue float6
 // Float64VariationDetail is Float64Variation with the reason for the result. The detail's
 // Value is the served string, "" on fallback.
 func (c *Client) Float64VariationDetail(flagKey string, user User, defaultValue float64) (float64, EvalDetail) {
-	f, r := c.evaluate(flagKey, &user)
-	if r.v != nil && !r.v.floatOK {
-		r = wrongType
-	}
-	if r.v == nil {
-		return defaultValue, detail(flagKey, &r, "")
-	}
-	c.record(f, &r, &user)
-	return r.v.floatVal, detail(flagKey, &r, r.v.value)
+	return typedDetail(c, flagKey, &user, defaultValue, func(v *variation) (float64, bool) { return v.floatVal, v.floatOK })
 }
 
 // JSONVariation decodes the flag's value into a new T with encoding/json and returns it, or
