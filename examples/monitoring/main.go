@@ -47,10 +47,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 		EnvSecret:    getenv("FEATBIT_ENV_SECRET"),
 		StreamingURL: getenv("FEATBIT_STREAMING_URL"),
 		EventsURL:    getenv("FEATBIT_EVENTS_URL"),
-		// New returns at once, so the listeners are registered as early as possible. The
-		// first sync events may still happen before that: of those, only EventClientReady is
-		// repeated to a listener registered later.
-		StartWait: -1,
+		StartWait:    -1, // WaitForInitialization below waits, with its own timeout
 	}
 	var fake *fbtest.Server
 	if cfg.EnvSecret == "" {
@@ -65,11 +62,14 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 		fmt.Fprintln(out, "FEATBIT_ENV_SECRET is not set: using a fake FeatBit server")
 	}
 
+	// Listeners given in the Config are registered before the client starts, so they see
+	// the first connection attempt too; client.On registers them later.
+	m := newMonitor(out)
+	cfg.Listeners = m.listeners()
 	client, err := fbclient.New(cfg)
 	if err != nil {
 		return err
 	}
-	m := newMonitor(client, out)
 	initCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	err = client.WaitForInitialization(initCtx)
 	cancel()
@@ -94,17 +94,23 @@ type monitor struct {
 	counts map[[2]string]int // [flag key, served value] -> evaluations
 }
 
-func newMonitor(client *fbclient.Client, out io.Writer) *monitor {
-	m := &monitor{out: out, counts: map[[2]string]int{}}
-	// One listener for all types receives them in the order they happened, so the printed
-	// lines tell a coherent story. Listeners run on their own goroutines: a slow writer here
-	// never slows down an evaluation.
-	client.OnEvents(fbclient.EventTypes(), m.print)
-	// Counting is a separate concern, so it gets its own listener for the one type it needs.
-	client.On(fbclient.EventEvaluation, m.count)
-	// Close unregisters both; a service that stops monitoring earlier calls the functions
-	// On and OnEvents return.
-	return m
+func newMonitor(out io.Writer) *monitor {
+	return &monitor{out: out, counts: map[[2]string]int{}}
+}
+
+// listeners are the monitor's listeners, for Config.Listeners. (On a running client, the
+// same is client.OnEvents(fbclient.EventTypes(), m.print) and client.On(fbclient.EventEvaluation,
+// m.count), which return functions that unregister them.)
+func (m *monitor) listeners() []fbclient.Listener {
+	return []fbclient.Listener{
+		// One listener for all types receives them in the order they happened, so the
+		// printed lines tell a coherent story. Listeners run on their own goroutines: a
+		// slow writer here never slows down an evaluation.
+		{Events: fbclient.EventTypes(), Func: m.print},
+		// Counting is a separate concern, so it gets its own listener for the one type it
+		// needs.
+		{Events: []fbclient.EventType{fbclient.EventEvaluation}, Func: m.count},
+	}
 }
 
 func (m *monitor) print(e fbclient.Event) {

@@ -32,8 +32,9 @@ func TestDemo(t *testing.T) {
 	}
 	got := out.String()
 	for _, want := range []string{
-		// The first sync may be over before the listeners are registered; "client ready" is
-		// repeated to them, the fetch events of that sync are not.
+		// The listeners come with the Config, so they see the first sync too.
+		"network fetch       ",
+		"network fetch full",
 		"client ready",
 		"flag changed         1 flags changed flags=[banner]",
 		"evaluation           banner: fall through all rules user=ann value=\"summer sale\"",
