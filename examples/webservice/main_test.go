@@ -331,11 +331,7 @@ func TestReadiness(t *testing.T) {
 	}
 
 	s.srv.ReleaseDataSync()
-	s.waitReady()
-	// Status can still say "not ready" for a moment after WaitForInitialization returns (the
-	// client marks itself initialized before it updates its status), so wait for the status
-	// as an orchestrator's repeated probes would.
-	eventually(t, func() bool { return s.client.Status().State == fbclient.StateReady })
+	s.waitReady() // once WaitForInitialization returns, the status says ready
 	probe(http.StatusOK, "ready")
 
 	// FeatBit goes away: the client serves the flags it has and stays ready for traffic.
@@ -451,7 +447,8 @@ func TestRunFakeAndShutdown(t *testing.T) {
 	if page["checkout"] != "new" {
 		t.Errorf("checkout = %q, want new", page["checkout"])
 	}
-	// Probed repeatedly, as an orchestrator does: see TestReadiness.
+	// Probed repeatedly, as an orchestrator does: run has not necessarily waited for the
+	// flags when the listener starts serving.
 	eventually(t, func() bool { return doRequest(t, hc, "GET", url+"/healthz/ready", nil) == http.StatusOK })
 	var res map[string]bool
 	if code := doRequest(t, hc, "POST", url+"/fake/maintenance?on=true", &res); code != http.StatusOK || !res["maintenance"] {
