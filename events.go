@@ -241,48 +241,54 @@ func (rc *recorder) wanted() bool {
 }
 
 // put hands an event to the consumer. It never blocks: if the buffer is full, the event is
-// dropped and counted. After close it does nothing.
+// dropped and counted. After close it does nothing. putEvaluation and putMetric do the same
+// without the caller building a record.
 func (rc *recorder) put(r *record) {
-	if slot, pos, ok := rc.claim(); ok {
-		*slot = *r
-		rc.commit(pos)
+	if r.kind == recordMetric {
+		rc.putMetric(&r.user, r.metric, r.value)
+	} else {
+		rc.putEvaluation(r.flag, r.v, r.reason, r.inExpt, &r.user)
 	}
 }
 
-// putEvaluation is put for an evaluation, written in place in the queue.
+// putEvaluation records an evaluation, written in place in the queue.
 func (rc *recorder) putEvaluation(f *flag, v *variation, reason Reason, inExpt bool, u *User) {
-	if r, pos, ok := rc.claim(); ok {
-		r.kind, r.flag, r.v, r.reason, r.inExpt, r.user = recordEvaluation, f, v, reason, inExpt, *u
-		rc.commit(pos)
-	}
-}
-
-// putMetric is put for a metric, written in place in the queue.
-func (rc *recorder) putMetric(u *User, name string, value float64) {
-	if r, pos, ok := rc.claim(); ok {
-		r.kind, r.user, r.metric, r.value = recordMetric, *u, name, value
-		rc.commit(pos)
-	}
-}
-
-// claim reserves a queue slot for an event, or counts the event as dropped. After close it
-// reserves nothing.
-func (rc *recorder) claim() (*record, uint64, bool) {
 	if rc.closed.Load() {
-		return nil, 0, false
+		return
 	}
 	r, pos, ok := rc.queue.Claim()
 	if !ok {
 		rc.drops.add(dropBufferFull, 1)
+		return
 	}
-	return r, pos, ok
+	r.kind, r.flag, r.v, r.reason, r.inExpt, r.user = recordEvaluation, f, v, reason, inExpt, *u
+	rc.queue.Commit(pos)
+	if pos%256 == 0 || rc.parked.Load() {
+		rc.nudge()
+	}
 }
 
-// commit publishes the event claimed at pos and wakes the consumer if it sleeps, or if the
-// queue is half full.
-func (rc *recorder) commit(pos uint64) {
+// putMetric records a metric, written in place in the queue.
+func (rc *recorder) putMetric(u *User, name string, value float64) {
+	if rc.closed.Load() {
+		return
+	}
+	r, pos, ok := rc.queue.Claim()
+	if !ok {
+		rc.drops.add(dropBufferFull, 1)
+		return
+	}
+	r.kind, r.user, r.metric, r.value = recordMetric, *u, name, value
 	rc.queue.Commit(pos)
-	if pos%256 == 0 && rc.queue.Len() > rc.capacity/2 {
+	if pos%256 == 0 || rc.parked.Load() {
+		rc.nudge()
+	}
+}
+
+// nudge wakes the consumer after a put if it sleeps, or if the queue is half full: the
+// producers check that every 256 events.
+func (rc *recorder) nudge() {
+	if rc.queue.Len() > rc.capacity/2 {
 		// Filling up between two polls: take them now.
 		select {
 		case rc.wake <- struct{}{}:
