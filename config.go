@@ -22,6 +22,7 @@ const (
 	SyncPolling
 )
 
+// String returns "streaming" or "polling".
 func (m SyncMode) String() string {
 	switch m {
 	case SyncStreaming:
@@ -124,8 +125,8 @@ type Config struct {
 
 // Listener is a callback for the given event types, for Config.Listeners.
 type Listener struct {
-	Events []EventType
-	Func   func(Event)
+	Events []EventType // the event types it receives, in the order they happen
+	Func   func(Event) // called on the listener's own goroutine
 }
 
 // resolved is a validated Config with its defaults applied and its URLs built.

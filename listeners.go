@@ -85,9 +85,9 @@ func EventTypes() []EventType {
 // Event is what a listener receives. Type, Time and Message are always set; the payload
 // field that goes with the type (see the EventType constants) is set, the others are nil.
 type Event struct {
-	Type    EventType
-	Time    time.Time
-	Message string
+	Type    EventType // what happened
+	Time    time.Time // when it happened
+	Message string    // a short description, e.g. "full data set applied"
 
 	Evaluation *Evaluation // EventEvaluation
 	FlagKeys   []string    // EventFlagChanged
@@ -99,12 +99,12 @@ type Event struct {
 
 // Evaluation describes one evaluation that served a variation.
 type Evaluation struct {
-	FlagKey      string
-	User         User
-	Value        string
-	VariationID  string
-	Reason       Reason
-	InExperiment bool
+	FlagKey      string // the flag evaluated
+	User         User   // the user it was evaluated for
+	Value        string // the served variation's value, as FeatBit stores it
+	VariationID  string // the served variation's id
+	Reason       Reason // why it was served
+	InExperiment bool   // FeatBit's sendToExperiment
 }
 
 // Fetch describes a sync request or its outcome.
@@ -129,8 +129,8 @@ type Dropped struct {
 
 // LogRecord is a log record the SDK wrote.
 type LogRecord struct {
-	Level slog.Level
-	Attrs []slog.Attr
+	Level slog.Level  // the record's level (LevelCritical for EventLogCritical)
+	Attrs []slog.Attr // the record's attributes, group names joined with "."
 }
 
 // LevelCritical is the slog level of the SDK's critical records (EventLogCritical).

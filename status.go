@@ -26,6 +26,7 @@ const (
 	StateClosed
 )
 
+// String returns the state in lower case, such as "not ready" or "stale".
 func (s State) String() string {
 	switch s {
 	case StateNotReady:
@@ -44,6 +45,7 @@ func (s State) String() string {
 
 // Status is a snapshot of the client's sync state.
 type Status struct {
+	// State is the current state.
 	State State
 	// Since is when State last changed.
 	Since time.Time

@@ -23,9 +23,9 @@ const (
 // condition value, always a string. Segment conditions are made with InSegment and
 // NotInSegment.
 type Condition struct {
-	Property string
-	Op       string
-	Value    string
+	Property string // a user attribute ("keyId", "name" or a custom one), or a segment property
+	Op       string // the operator, such as "Equal" or "IsOneOf"; "" for segment conditions
+	Value    string // the operand; JSON arrays for IsOneOf, NotOneOf and segment ids
 }
 
 // Cond returns the condition "property op value", e.g. Cond("country", "Equal", "us") or
