@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/featflags/fbclient"
+	"github.com/featflags/fbclient/fbtest"
 )
 
 // offlineClient is the client most examples use: offline, from FeatBit's test data set.
@@ -178,4 +179,46 @@ func ExampleUser() {
 	// Output:
 	// user-42 Jane pro
 	// {"keyId":"user-42","name":"Jane","customizedProperties":[{"name":"plan","value":"pro"}]}
+}
+
+// Track and TrackMetric record custom events for FeatBit's experiments; they are sent in
+// batches with the evaluation events. Here a fake FeatBit server receives them.
+func ExampleClient_Track() {
+	srv := fbtest.NewServer()
+	defer srv.Close()
+	srv.SetFlags(fbtest.Flag("pricing").Numbers(20, 25).Fallthrough(1))
+
+	client, err := fbclient.New(fbclient.Config{
+		EnvSecret:    srv.Secret(),
+		StreamingURL: srv.StreamingURL(),
+		EventsURL:    srv.EventsURL(),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+
+	user := fbclient.NewUser("user-42")
+	price := client.IntVariation("pricing", user, 20)
+	if err := client.TrackMetric(user, "checkout", float64(price)); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(client.Track(user, " "))
+
+	// Events are sent every second, or now: FlushAndWait returns once they are delivered.
+	if err := client.FlushAndWait(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	for _, e := range srv.Events() {
+		for _, v := range e.Variations {
+			fmt.Println("evaluation:", e.User.KeyID, v.FeatureFlagKey, v.Variation.Value)
+		}
+		for _, m := range e.Metrics {
+			fmt.Println("metric:", e.User.KeyID, m.EventName, m.NumericValue)
+		}
+	}
+	// Output:
+	// fbclient: invalid event name
+	// evaluation: user-42 pricing 25
+	// metric: user-42 checkout 25
 }
