@@ -240,17 +240,6 @@ func (rc *recorder) wanted() bool {
 	return rc.send.Load() || rc.listeners.has(EventEvaluation)
 }
 
-// put hands an event to the consumer. It never blocks: if the buffer is full, the event is
-// dropped and counted. After close it does nothing. putEvaluation and putMetric do the same
-// without the caller building a record.
-func (rc *recorder) put(r *record) {
-	if r.kind == recordMetric {
-		rc.putMetric(&r.user, r.metric, r.value)
-	} else {
-		rc.putEvaluation(r.flag, r.v, r.reason, r.inExpt, &r.user)
-	}
-}
-
 // putEvaluation records an evaluation, written in place in the queue.
 func (rc *recorder) putEvaluation(f *flag, v *variation, reason Reason, inExpt bool, u *User) {
 	if rc.closed.Load() {

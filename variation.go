@@ -32,7 +32,7 @@ var wrongType = result{reason: ReasonWrongType, err: ErrWrongType}
 // record hands a successful typed evaluation to the event pipeline.
 func (c *Client) record(f *flag, r *result, u *User) {
 	if c.events.wanted() {
-		c.events.put(&record{kind: recordEvaluation, flag: f, v: r.v, reason: r.reason, inExpt: r.inExpt, user: *u})
+		c.events.putEvaluation(f, r.v, r.reason, r.inExpt, u)
 	}
 }
 
