@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -409,25 +408,6 @@ func classifyAttempt(status int, err error) int {
 	return attemptRejected
 }
 
-// parseRetryAfter reads a Retry-After header: seconds or an HTTP date. It returns 0 when
-// the header is absent or not understood.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n <= 0 {
-			return 0
-		}
-		return time.Duration(min(n, int64(maxRetryAfter/time.Second))) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
-}
-
 // post sends one request. detail is the start of the response body for a failure status.
 func (s *eventSender) post(body []byte) (status int, retryAfter time.Duration, detail string, err error) {
 	ctx, cancel := context.WithTimeout(s.ctx, attemptTimeout)
@@ -452,7 +432,7 @@ func (s *eventSender) post(body []byte) (status int, retryAfter time.Duration, d
 		detail = strings.TrimSpace(strings.ToValidUTF8(string(head[:n]), string(utf8.RuneError)))
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
-	return resp.StatusCode, parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()), detail, nil
+	return resp.StatusCode, backoff.RetryAfter(resp.Header, time.Now(), maxRetryAfter), detail, nil
 }
 
 // refuse stops sending for good, with one error record.

@@ -742,24 +742,6 @@ func TestClassifyAttempt(t *testing.T) {
 	}
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
-	cases := map[string]time.Duration{
-		"":                              0,
-		"abc":                           0,
-		"0":                             0,
-		"-3":                            0,
-		"1":                             time.Second,
-		" 7 ":                           7 * time.Second,
-		"3600":                          maxRetryAfter,
-		"Wed, 01 May 2024 12:00:30 GMT": 30 * time.Second,
-		"Wed, 01 May 2024 11:59:00 GMT": 0,
-	}
-	for in, want := range cases {
-		assert.Equal(t, want, parseRetryAfter(in, now), "%q", in)
-	}
-}
-
 // jsonText is what encoding/json writes for v, without HTML escaping.
 func jsonText(t testing.TB, v any) string {
 	var buf bytes.Buffer

@@ -85,7 +85,7 @@ func (p *polling) poll(ctx context.Context) (wait time.Duration, stop bool) {
 		return 0, true
 	case status == http.StatusTooManyRequests || status >= 500:
 		err := fmt.Errorf("fbclient: polling: HTTP %d", status)
-		return p.failed(err, f, retryAfter(header, p.t.now(), p.t.maxRetryAfter)), false
+		return p.failed(err, f, backoff.RetryAfter(header, p.t.now(), p.t.maxRetryAfter)), false
 	default:
 		// Another client error will not go away by asking faster.
 		err := fmt.Errorf("fbclient: polling: HTTP %d", status)

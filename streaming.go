@@ -245,7 +245,7 @@ func (s *streaming) connect(ctx context.Context) outcome {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 			return outcome{
 				err:        fmt.Errorf("fbclient: streaming: the server refused the WebSocket upgrade with HTTP %d", resp.StatusCode),
-				retryAfter: retryAfter(resp.Header, s.t.now(), s.t.maxRetryAfter),
+				retryAfter: backoff.RetryAfter(resp.Header, s.t.now(), s.t.maxRetryAfter),
 			}
 		}
 		return outcome{err: red.errorf("fbclient: streaming: cannot connect", err)}
@@ -487,23 +487,4 @@ func (r *redactor) errorf(prefix string, err error) error {
 		return fmt.Errorf("%s: %w", prefix, context.Canceled)
 	}
 	return fmt.Errorf("%s: %s", prefix, r.redact(err.Error()))
-}
-
-// retryAfter reads a Retry-After header (seconds or an HTTP date), capped at limit; 0 if
-// there is none.
-func retryAfter(h http.Header, now time.Time, limit time.Duration) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n > int64(limit/time.Second) {
-			return limit
-		}
-		d = time.Duration(n) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	return min(max(d, 0), limit)
 }

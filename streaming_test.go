@@ -655,30 +655,6 @@ func TestRedactor(t *testing.T) {
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 }
 
-func TestRetryAfter(t *testing.T) {
-	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
-	for _, tc := range []struct {
-		header string
-		want   time.Duration
-	}{
-		{"", 0},
-		{"3", 3 * time.Second},
-		{" 0 ", 0},
-		{"-5", 0},
-		{"99999999999999", 5 * time.Minute},
-		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
-		{now.Add(-time.Hour).Format(http.TimeFormat), 0},
-		{now.Add(time.Hour).Format(http.TimeFormat), 5 * time.Minute},
-		{"soon", 0},
-	} {
-		h := http.Header{}
-		if tc.header != "" {
-			h.Set("Retry-After", tc.header)
-		}
-		assert.Equal(t, tc.want, retryAfter(h, now, 5*time.Minute), "Retry-After %q", tc.header)
-	}
-}
-
 func TestDataSyncRequestBytes(t *testing.T) {
 	assert.Equal(t, `{"messageType":"data-sync","data":{"timestamp":0}}`, string(dataSyncRequest(0)))
 	assert.Equal(t, `{"messageType":"data-sync","data":{"timestamp":1674885300000}}`, string(dataSyncRequest(1674885300000)))
