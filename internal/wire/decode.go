@@ -448,7 +448,9 @@ func foldEqual(k []byte, name string) bool {
 }
 
 // dataSync decodes a DataSync object (or null) at d.i.
-func (d *decoder) dataSync(ds *DataSync, target string) *decodeError {
+// members decodes the object (or null) at d.i member by member: field decodes the value of a
+// member whose key id it knows and reports true; the values of other members are skipped.
+func (d *decoder) members(target string, field func(k int) (*decodeError, bool)) *decodeError {
 	if ok, e := d.object(target); !ok {
 		return e
 	}
@@ -457,16 +459,24 @@ func (d *decoder) dataSync(ds *DataSync, target string) *decodeError {
 		if e != nil || !more {
 			return e
 		}
-		switch k := keyID(key); k {
-		case kEventType, kFeatureFlags, kSegments:
-			e = d.dataSyncField(ds, k)
-		default:
+		e, known := field(keyID(key))
+		if !known {
 			e = d.skip()
 		}
 		if e != nil {
 			return e
 		}
 	}
+}
+
+func (d *decoder) dataSync(ds *DataSync, target string) *decodeError {
+	return d.members(target, func(k int) (*decodeError, bool) {
+		switch k {
+		case kEventType, kFeatureFlags, kSegments:
+			return d.dataSyncField(ds, k), true
+		}
+		return nil, false
+	})
 }
 
 func (d *decoder) dataSyncField(ds *DataSync, k int) *decodeError {
@@ -481,272 +491,174 @@ func (d *decoder) dataSyncField(ds *DataSync, k int) *decodeError {
 }
 
 func (d *decoder) flag(f *Flag, target string) *decodeError {
-	if ok, e := d.object(target); !ok {
-		return e
-	}
 	d.vars = nil
-	for first := true; ; first = false {
-		key, more, e := d.member(first)
-		if e != nil || !more {
-			return e
-		}
-		switch keyID(key) {
+	return d.members(target, func(k int) (*decodeError, bool) {
+		switch k {
 		case kID:
-			e = d.stringValue(&f.ID, "Flag.id")
+			return d.stringValue(&f.ID, "Flag.id"), true
 		case kEnvID:
-			e = d.stringValue(&f.EnvID, "Flag.envId")
+			return d.stringValue(&f.EnvID, "Flag.envId"), true
 		case kName:
-			e = d.stringValue(&f.Name, "Flag.name")
+			return d.stringValue(&f.Name, "Flag.name"), true
 		case kKey:
-			e = d.stringValue(&f.Key, "Flag.key")
+			return d.stringValue(&f.Key, "Flag.key"), true
 		case kVariationType:
-			e = d.stringValue(&f.VariationType, "Flag.variationType")
+			return d.stringValue(&f.VariationType, "Flag.variationType"), true
 		case kVariations:
-			e = decodeSlice(d, &f.Variations, "Flag.variations", 2, (*decoder).variation)
-			d.vars = f.Variations
+			e := decodeSlice(d, &f.Variations, "Flag.variations", 2, (*decoder).variation)
+			d.vars = f.Variations // later ids of this flag share the variations' strings
+			return e, true
 		case kTargetUsers:
-			e = decodeSlice(d, &f.TargetUsers, "Flag.targetUsers", 0, (*decoder).targetUser)
+			return decodeSlice(d, &f.TargetUsers, "Flag.targetUsers", 0, (*decoder).targetUser), true
 		case kRules:
-			e = decodeSlice(d, &f.Rules, "Flag.rules", 0, (*decoder).rule)
+			return decodeSlice(d, &f.Rules, "Flag.rules", 0, (*decoder).rule), true
 		case kIsEnabled:
-			e = d.boolValue(&f.IsEnabled, "Flag.isEnabled")
+			return d.boolValue(&f.IsEnabled, "Flag.isEnabled"), true
 		case kDisabledVariationID:
-			e = d.variationRef(&f.DisabledVariationID, "Flag.disabledVariationId")
+			return d.variationRef(&f.DisabledVariationID, "Flag.disabledVariationId"), true
 		case kFallthrough:
-			e = d.fallthroughRule(&f.Fallthrough, "Flag.fallthrough")
+			return d.fallthroughRule(&f.Fallthrough, "Flag.fallthrough"), true
 		case kExptIncludeAllTargets:
-			e = d.boolValue(&f.ExptIncludeAllTargets, "Flag.exptIncludeAllTargets")
+			return d.boolValue(&f.ExptIncludeAllTargets, "Flag.exptIncludeAllTargets"), true
 		case kTags:
-			e = decodeSlice(d, &f.Tags, "Flag.tags", 0, (*decoder).stringValue)
+			return decodeSlice(d, &f.Tags, "Flag.tags", 0, (*decoder).stringValue), true
 		case kUpdatedAt:
-			e = d.stringValue(&f.UpdatedAt, "Flag.updatedAt")
+			return d.stringValue(&f.UpdatedAt, "Flag.updatedAt"), true
 		case kIsArchived:
-			e = d.boolValue(&f.IsArchived, "Flag.isArchived")
-		default:
-			e = d.skip()
+			return d.boolValue(&f.IsArchived, "Flag.isArchived"), true
 		}
-		if e != nil {
-			return e
-		}
-	}
+		return nil, false
+	})
 }
 
 func (d *decoder) variation(v *Variation, target string) *decodeError {
-	if ok, e := d.object(target); !ok {
-		return e
-	}
-	for first := true; ; first = false {
-		key, more, e := d.member(first)
-		if e != nil || !more {
-			return e
-		}
-		switch keyID(key) {
+	return d.members(target, func(k int) (*decodeError, bool) {
+		switch k {
 		case kID:
-			e = d.stringValue(&v.ID, "Variation.id")
+			return d.stringValue(&v.ID, "Variation.id"), true
 		case kName:
-			e = d.stringValue(&v.Name, "Variation.name")
+			return d.stringValue(&v.Name, "Variation.name"), true
 		case kValue:
-			e = d.stringValue(&v.Value, "Variation.value")
-		default:
-			e = d.skip()
+			return d.stringValue(&v.Value, "Variation.value"), true
 		}
-		if e != nil {
-			return e
-		}
-	}
+		return nil, false
+	})
 }
 
 func (d *decoder) targetUser(t *TargetUser, target string) *decodeError {
-	if ok, e := d.object(target); !ok {
-		return e
-	}
-	for first := true; ; first = false {
-		key, more, e := d.member(first)
-		if e != nil || !more {
-			return e
-		}
-		switch keyID(key) {
+	return d.members(target, func(k int) (*decodeError, bool) {
+		switch k {
 		case kKeyIDs:
-			e = decodeSlice(d, &t.KeyIDs, "TargetUser.keyIds", 2, (*decoder).stringValue)
+			return decodeSlice(d, &t.KeyIDs, "TargetUser.keyIds", 2, (*decoder).stringValue), true
 		case kVariationID:
-			e = d.variationRef(&t.VariationID, "TargetUser.variationId")
-		default:
-			e = d.skip()
+			return d.variationRef(&t.VariationID, "TargetUser.variationId"), true
 		}
-		if e != nil {
-			return e
-		}
-	}
+		return nil, false
+	})
 }
 
 func (d *decoder) rule(r *Rule, target string) *decodeError {
-	if ok, e := d.object(target); !ok {
-		return e
-	}
-	for first := true; ; first = false {
-		key, more, e := d.member(first)
-		if e != nil || !more {
-			return e
-		}
-		switch keyID(key) {
+	return d.members(target, func(k int) (*decodeError, bool) {
+		switch k {
 		case kID:
-			e = d.stringValue(&r.ID, "Rule.id")
+			return d.stringValue(&r.ID, "Rule.id"), true
 		case kName:
-			e = d.stringValue(&r.Name, "Rule.name")
+			return d.stringValue(&r.Name, "Rule.name"), true
 		case kDispatchKey:
-			e = d.stringValue(&r.DispatchKey, "Rule.dispatchKey")
+			return d.stringValue(&r.DispatchKey, "Rule.dispatchKey"), true
 		case kIncludedInExpt:
-			e = d.boolValue(&r.IncludedInExpt, "Rule.includedInExpt")
+			return d.boolValue(&r.IncludedInExpt, "Rule.includedInExpt"), true
 		case kConditions:
-			e = decodeSlice(d, &r.Conditions, "Rule.conditions", 0, (*decoder).condition)
+			return decodeSlice(d, &r.Conditions, "Rule.conditions", 0, (*decoder).condition), true
 		case kVariations:
-			e = decodeSlice(d, &r.Variations, "Rule.variations", 0, (*decoder).rolloutVariation)
-		default:
-			e = d.skip()
+			return decodeSlice(d, &r.Variations, "Rule.variations", 0, (*decoder).rolloutVariation), true
 		}
-		if e != nil {
-			return e
-		}
-	}
+		return nil, false
+	})
 }
 
 func (d *decoder) fallthroughRule(f *Fallthrough, target string) *decodeError {
-	if ok, e := d.object(target); !ok {
-		return e
-	}
-	for first := true; ; first = false {
-		key, more, e := d.member(first)
-		if e != nil || !more {
-			return e
-		}
-		switch keyID(key) {
+	return d.members(target, func(k int) (*decodeError, bool) {
+		switch k {
 		case kDispatchKey:
-			e = d.stringValue(&f.DispatchKey, "Fallthrough.dispatchKey")
+			return d.stringValue(&f.DispatchKey, "Fallthrough.dispatchKey"), true
 		case kIncludedInExpt:
-			e = d.boolValue(&f.IncludedInExpt, "Fallthrough.includedInExpt")
+			return d.boolValue(&f.IncludedInExpt, "Fallthrough.includedInExpt"), true
 		case kVariations:
-			e = decodeSlice(d, &f.Variations, "Fallthrough.variations", 2, (*decoder).rolloutVariation)
-		default:
-			e = d.skip()
+			return decodeSlice(d, &f.Variations, "Fallthrough.variations", 2, (*decoder).rolloutVariation), true
 		}
-		if e != nil {
-			return e
-		}
-	}
+		return nil, false
+	})
 }
 
 func (d *decoder) rolloutVariation(v *RolloutVariation, target string) *decodeError {
-	if ok, e := d.object(target); !ok {
-		return e
-	}
-	for first := true; ; first = false {
-		key, more, e := d.member(first)
-		if e != nil || !more {
-			return e
-		}
-		switch keyID(key) {
+	return d.members(target, func(k int) (*decodeError, bool) {
+		switch k {
 		case kID:
-			e = d.variationRef(&v.ID, "RolloutVariation.id")
+			return d.variationRef(&v.ID, "RolloutVariation.id"), true
 		case kRollout:
-			e = decodeSlice(d, &v.Rollout, "RolloutVariation.rollout", 2, (*decoder).floatValue)
+			return decodeSlice(d, &v.Rollout, "RolloutVariation.rollout", 2, (*decoder).floatValue), true
 		case kExptRollout:
-			e = d.floatValue(&v.ExptRollout, "RolloutVariation.exptRollout")
-		default:
-			e = d.skip()
+			return d.floatValue(&v.ExptRollout, "RolloutVariation.exptRollout"), true
 		}
-		if e != nil {
-			return e
-		}
-	}
+		return nil, false
+	})
 }
 
 func (d *decoder) condition(c *Condition, target string) *decodeError {
-	if ok, e := d.object(target); !ok {
-		return e
-	}
-	for first := true; ; first = false {
-		key, more, e := d.member(first)
-		if e != nil || !more {
-			return e
-		}
-		switch keyID(key) {
+	return d.members(target, func(k int) (*decodeError, bool) {
+		switch k {
 		case kID:
-			e = d.stringValue(&c.ID, "Condition.id")
+			return d.stringValue(&c.ID, "Condition.id"), true
 		case kProperty:
-			e = d.stringValue(&c.Property, "Condition.property")
+			return d.stringValue(&c.Property, "Condition.property"), true
 		case kOp:
-			e = d.stringValue(&c.Op, "Condition.op")
+			return d.stringValue(&c.Op, "Condition.op"), true
 		case kValue:
-			e = d.stringValue(&c.Value, "Condition.value")
-		default:
-			e = d.skip()
+			return d.stringValue(&c.Value, "Condition.value"), true
 		}
-		if e != nil {
-			return e
-		}
-	}
+		return nil, false
+	})
 }
 
 func (d *decoder) segment(s *Segment, target string) *decodeError {
-	if ok, e := d.object(target); !ok {
-		return e
-	}
-	for first := true; ; first = false {
-		key, more, e := d.member(first)
-		if e != nil || !more {
-			return e
-		}
-		switch keyID(key) {
+	return d.members(target, func(k int) (*decodeError, bool) {
+		switch k {
 		case kID:
-			e = d.stringValue(&s.ID, "Segment.id")
+			return d.stringValue(&s.ID, "Segment.id"), true
 		case kEnvID:
-			e = d.stringValue(&s.EnvID, "Segment.envId")
+			return d.stringValue(&s.EnvID, "Segment.envId"), true
 		case kName:
-			e = d.stringValue(&s.Name, "Segment.name")
+			return d.stringValue(&s.Name, "Segment.name"), true
 		case kDescription:
-			e = d.stringValue(&s.Description, "Segment.description")
+			return d.stringValue(&s.Description, "Segment.description"), true
 		case kIncluded:
-			e = decodeSlice(d, &s.Included, "Segment.included", 0, (*decoder).stringValue)
+			return decodeSlice(d, &s.Included, "Segment.included", 0, (*decoder).stringValue), true
 		case kExcluded:
-			e = decodeSlice(d, &s.Excluded, "Segment.excluded", 0, (*decoder).stringValue)
+			return decodeSlice(d, &s.Excluded, "Segment.excluded", 0, (*decoder).stringValue), true
 		case kRules:
-			e = decodeSlice(d, &s.Rules, "Segment.rules", 0, (*decoder).segmentRule)
+			return decodeSlice(d, &s.Rules, "Segment.rules", 0, (*decoder).segmentRule), true
 		case kUpdatedAt:
-			e = d.stringValue(&s.UpdatedAt, "Segment.updatedAt")
+			return d.stringValue(&s.UpdatedAt, "Segment.updatedAt"), true
 		case kIsArchived:
-			e = d.boolValue(&s.IsArchived, "Segment.isArchived")
-		default:
-			e = d.skip()
+			return d.boolValue(&s.IsArchived, "Segment.isArchived"), true
 		}
-		if e != nil {
-			return e
-		}
-	}
+		return nil, false
+	})
 }
 
 func (d *decoder) segmentRule(r *SegmentRule, target string) *decodeError {
-	if ok, e := d.object(target); !ok {
-		return e
-	}
-	for first := true; ; first = false {
-		key, more, e := d.member(first)
-		if e != nil || !more {
-			return e
-		}
-		switch keyID(key) {
+	return d.members(target, func(k int) (*decodeError, bool) {
+		switch k {
 		case kID:
-			e = d.stringValue(&r.ID, "SegmentRule.id")
+			return d.stringValue(&r.ID, "SegmentRule.id"), true
 		case kName:
-			e = d.stringValue(&r.Name, "SegmentRule.name")
+			return d.stringValue(&r.Name, "SegmentRule.name"), true
 		case kConditions:
-			e = decodeSlice(d, &r.Conditions, "SegmentRule.conditions", 0, (*decoder).condition)
-		default:
-			e = d.skip()
+			return decodeSlice(d, &r.Conditions, "SegmentRule.conditions", 0, (*decoder).condition), true
 		}
-		if e != nil {
-			return e
-		}
-	}
+		return nil, false
+	})
 }
 
 // chunkLen is the number of elements from which a long array is collected in chunks of this
