@@ -178,6 +178,11 @@ func compileFlag(w *wire.Flag, version int64, segments map[string]*segment) *fla
 		f.err = fmt.Errorf("%w: flag %q is off and its disabledVariationId %q is not one of its variations", ErrEvaluation, w.Key, w.DisabledVariationID)
 	}
 
+	n := 0
+	for _, t := range w.TargetUsers {
+		n += len(t.KeyIDs)
+	}
+	f.targets = newKeyMap(n)
 	for _, t := range w.TargetUsers {
 		v := f.variation(t.VariationID)
 		for _, k := range t.KeyIDs {
@@ -408,8 +413,19 @@ func head8(s string) uint64 {
 // present is the value stored by key sets.
 var present = &variation{}
 
+// newKeyMap returns an empty map sized for n keys.
+func newKeyMap(n int) keyMap {
+	switch {
+	case n == 0:
+		return keyMap{}
+	case n <= keyMapSmall:
+		return keyMap{small: make([]keyEntry, 0, n)}
+	}
+	return keyMap{m: make(map[string]*variation, n)}
+}
+
 func newKeySet(keys []string) keyMap {
-	var m keyMap
+	m := newKeyMap(len(keys))
 	for _, k := range keys {
 		m.put(k, present)
 	}

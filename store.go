@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -250,7 +250,7 @@ func (s *snapshot) index() {
 			s.live = append(s.live, f)
 		}
 	}
-	sort.Slice(s.live, func(i, j int) bool { return s.live[i].key < s.live[j].key })
+	slices.SortFunc(s.live, func(a, b *flag) int { return strings.Compare(a.key, b.key) })
 }
 
 // diff returns the keys of flags that differ between two snapshots: added, removed,
