@@ -270,6 +270,9 @@ func (c *Client) Close() error {
 			<-c.syncDone
 		}
 		c.closeEvents(deadline)
+		if t := c.cfg.ownTransport; t != nil {
+			t.CloseIdleConnections()
+		}
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		c.setStatus(StateClosed, nil)
 		c.listeners.close(ctx)

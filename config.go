@@ -109,7 +109,9 @@ type Config struct {
 	// letting listeners finish. Default 5 s.
 	CloseTimeout time.Duration
 
-	// HTTPClient is used for polling and events. Default: a client with a 10 s timeout.
+	// HTTPClient is used for polling and events. Default: a client with a 10 s timeout
+	// and a transport of its own, cloned from http.DefaultTransport, that keeps an idle
+	// connection for each concurrent events request.
 	// The WebSocket dialer uses its Transport's proxy setting if it is an *http.Transport.
 	HTTPClient *http.Client
 
@@ -135,6 +137,20 @@ type resolved struct {
 	streamingURL *url.URL // .../streaming, without query
 	pollingURL   *url.URL // .../api/public/sdk/server/latest-all
 	eventsURL    *url.URL // .../api/public/insight/track
+	// ownTransport is the transport of the default HTTPClient; Close closes its idle
+	// connections. Nil when the caller gave an HTTPClient.
+	ownTransport *http.Transport
+}
+
+// defaultTransport is the transport of the default HTTPClient: http.DefaultTransport's
+// settings, with an idle connection kept for each concurrent events request (the default
+// keeps two) and a write buffer that holds the headers and body of a typical events
+// request, so that it is written with one system call.
+func defaultTransport(dt *http.Transport) *http.Transport {
+	tr := dt.Clone()
+	tr.MaxIdleConnsPerHost = max(tr.MaxIdleConnsPerHost, senders+1)
+	tr.WriteBufferSize = max(tr.WriteBufferSize, 64<<10)
+	return tr
 }
 
 // Paths of FeatBit's endpoints, relative to a base URL.
@@ -245,6 +261,10 @@ func (c Config) resolve() (*resolved, error) {
 	}
 	if r.HTTPClient == nil {
 		r.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		if dt, ok := http.DefaultTransport.(*http.Transport); ok {
+			r.ownTransport = defaultTransport(dt)
+			r.HTTPClient.Transport = r.ownTransport
+		}
 	}
 	return r, nil
 }

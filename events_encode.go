@@ -32,8 +32,18 @@ const (
 	itemMetricEnd  = `}]}`
 )
 
+// itemEncoder writes insight items. Events come in runs within one millisecond, so it
+// keeps the last timestamp it formatted.
+type itemEncoder struct {
+	ms int64
+	ts []byte // ms in decimal; nil before the first item
+}
+
 // appendItem appends the insight item of an evaluation or metric record that happened at at.
-func appendItem(b []byte, r *record, at time.Time) []byte {
+func (e *itemEncoder) appendItem(b []byte, r *record, at time.Time) []byte {
+	if ms := at.UnixMilli(); ms != e.ms || e.ts == nil {
+		e.ms, e.ts = ms, strconv.AppendInt(e.ts[:0], ms, 10)
+	}
 	u := &r.user
 	b = append(b, itemUser...)
 	b = appendString(b, u.key)
@@ -56,7 +66,7 @@ func appendItem(b []byte, r *record, at time.Time) []byte {
 		b = append(b, itemMetricNum...)
 		b = appendFloat(b, r.value)
 		b = append(b, itemMetricTail...)
-		b = strconv.AppendInt(b, at.UnixMilli(), 10)
+		b = append(b, e.ts...)
 		return append(b, itemMetricEnd...)
 	}
 	b = append(b, itemVariation...)
@@ -64,7 +74,7 @@ func appendItem(b []byte, r *record, at time.Time) []byte {
 	b = append(b, itemExpt...)
 	b = strconv.AppendBool(b, r.inExpt)
 	b = append(b, itemTimestamp...)
-	b = strconv.AppendInt(b, at.UnixMilli(), 10)
+	b = append(b, e.ts...)
 	b = append(b, itemVarID...)
 	b = appendString(b, r.v.id)
 	b = append(b, itemVarValue...)
@@ -74,8 +84,9 @@ func appendItem(b []byte, r *record, at time.Time) []byte {
 	return append(b, itemVarEnd...)
 }
 
-// plainASCII marks the bytes below utf8.RuneSelf that a JSON string holds as they are.
-var plainASCII = func() (t [utf8.RuneSelf]bool) {
+// plainASCII marks the bytes that a JSON string holds as they are and that are not part
+// of a multi-byte UTF-8 sequence.
+var plainASCII = func() (t [256]bool) {
 	for c := 0x20; c < utf8.RuneSelf; c++ {
 		t[c] = c != '"' && c != '\\'
 	}
@@ -88,19 +99,24 @@ const hexDigits = "0123456789abcdef"
 // quotes, backslashes and control characters escaped (\b \f \n \r \t by name), invalid UTF-8
 // replaced by U+FFFD, and U+2028 and U+2029 escaped.
 func appendString(b []byte, s string) []byte {
+	i := plainPrefix(s)
 	b = append(b, '"')
+	if i < len(s) {
+		return appendEscaped(b, s, i)
+	}
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendEscaped appends s, whose first i bytes are plain, and the closing quote.
+func appendEscaped(b []byte, s string, i int) []byte {
 	start := 0
-	for i := 0; i < len(s); {
-		if i+8 <= len(s) && plainWord(s[i:]) {
-			i += 8
+	for i < len(s) {
+		if n := plainPrefix(s[i:]); n > 0 {
+			i += n
 			continue
 		}
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if plainASCII[c] {
-				i++
-				continue
-			}
+		if c := s[i]; c < utf8.RuneSelf {
 			b = append(b, s[start:i]...)
 			switch c {
 			case '"', '\\':
@@ -141,17 +157,25 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// plainWord reports whether the first 8 bytes of s are all plain ASCII: no control
-// character, quote, backslash or byte of a multi-byte sequence.
-func plainWord(s string) bool {
-	_ = s[7]
-	w := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+// plainPrefix returns the length of the longest prefix of s that a JSON string holds as it
+// is: no control character, quote, backslash or byte of a multi-byte sequence.
+func plainPrefix(s string) int {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	below := (w - 0x20*ones) &^ w // high bit set in a byte < 0x20 (at least the first)
-	quote := (w ^ '"'*ones - ones) &^ (w ^ '"'*ones)
-	slash := (w ^ '\\'*ones - ones) &^ (w ^ '\\'*ones)
-	return (below|quote|slash|w)&highs == 0
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		below := (w - 0x20*ones) &^ w // high bit set in a byte < 0x20 (at least the first)
+		quote := (w ^ '"'*ones - ones) &^ (w ^ '"'*ones)
+		slash := (w ^ '\\'*ones - ones) &^ (w ^ '\\'*ones)
+		if (below|quote|slash|w)&highs != 0 {
+			break
+		}
+	}
+	for i < len(s) && plainASCII[s[i]] {
+		i++
+	}
+	return i
 }
 
 // appendFloat appends a finite f as encoding/json writes a float64: the shortest

@@ -51,6 +51,7 @@ type eventSender struct {
 	// The batch being built, owned by the consumer goroutine: '[' and the items so far.
 	buf   []byte
 	items int
+	enc   itemEncoder
 
 	refused atomic.Bool // FeatBit refused the secret: nothing is sent any more
 
@@ -168,7 +169,7 @@ func (s *eventSender) encode(r *record, at time.Time) {
 		s.buf = append(s.buf, ',')
 	}
 	start := len(s.buf)
-	s.buf = appendItem(s.buf, r, at)
+	s.buf = s.enc.appendItem(s.buf, r, at)
 	if len(s.buf)+1 > s.batchBytes { // +1 for the closing ']'
 		size := len(s.buf) - start
 		if 2+size > s.batchBytes {

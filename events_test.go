@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -191,7 +192,7 @@ func TestEventBatchingByBytes(t *testing.T) {
 	srv := fbtest.NewTestServer(t)
 	c := newEventsClient(t, srv, Config{EventBatchBytes: 1024, FlushInterval: time.Minute})
 	u := NewUser("u").WithCustom("padding", strings.Repeat("x", 200))
-	item := len(appendItem(nil, &record{kind: recordMetric, user: u, metric: "e00", value: 1}, time.Now()))
+	item := len(new(itemEncoder).appendItem(nil, &record{kind: recordMetric, user: u, metric: "e00", value: 1}, time.Now()))
 	for i := range 40 {
 		require.NoError(t, c.Track(u, "e"+strconv.Itoa(10+i)))
 	}
@@ -308,6 +309,55 @@ func TestRetryServerErrors(t *testing.T) {
 			assert.Zero(t, c.DroppedEvents())
 		})
 	}
+}
+
+// The default HTTP client keeps a connection for each concurrent events request, so
+// steady sending opens a handful of connections, not one per request; Close closes them.
+func TestEventsReuseConnections(t *testing.T) {
+	checkLeaks(t)
+	srv := fbtest.NewTestServer(t)
+	var mu sync.Mutex
+	requests, opened, open := 0, 0, 0
+	events := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		requests++
+		mu.Unlock()
+	}))
+	events.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch st {
+		case http.StateNew:
+			opened++
+			open++
+		case http.StateClosed, http.StateHijacked:
+			open--
+		}
+	}
+	events.Start()
+	t.Cleanup(events.Close)
+	srv.HoldDataSync()
+	c, err := New(Config{EnvSecret: srv.Secret(), StreamingURL: srv.StreamingURL(), EventsURL: events.URL,
+		StartWait: -1, FlushInterval: time.Hour, EventBatchSize: 5})
+	require.NoError(t, err)
+	u := NewUser("u")
+	for i := range 2000 {
+		require.NoError(t, c.Track(u, "e"))
+		if i%500 == 499 {
+			require.NoError(t, c.FlushAndWait(testCtx(t)))
+		}
+	}
+	mu.Lock()
+	assert.Equal(t, 400, requests)
+	assert.LessOrEqual(t, opened, 3*senders, "connections opened for %d requests", requests)
+	mu.Unlock()
+	require.NoError(t, c.Close())
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return open == 0
+	}, 10*time.Second, time.Millisecond, "Close leaves idle connections open")
 }
 
 // A connection that breaks before the response is a network error: retried.
@@ -801,13 +851,13 @@ func TestAppendItemMatchesEncodingJSON(t *testing.T) {
 			FeatureFlagKey: f.key, SendToExperiment: true, Timestamp: at.UnixMilli(),
 			Variation: wire.VariationRecord{ID: v.id, Value: v.value, Reason: "rule match"},
 		}}})
-		assert.Equal(t, want, string(appendItem(nil, &r, at)))
+		assert.Equal(t, want, string(new(itemEncoder).appendItem(nil, &r, at)))
 
 		m := record{kind: recordMetric, user: u, metric: "pay \"now\"", value: 0.25}
 		want = jsonText(t, wire.InsightItem{User: wu, Metrics: []wire.InsightMetric{{
 			Route: wire.MetricRoute, Type: wire.MetricTypeCustom, EventName: m.metric, NumericValue: 0.25,
 			AppType: wire.AppTypeGoServer, Timestamp: at.UnixMilli(),
 		}}})
-		assert.Equal(t, want, string(appendItem(nil, &m, at)))
+		assert.Equal(t, want, string(new(itemEncoder).appendItem(nil, &m, at)))
 	}
 }
