@@ -21,13 +21,16 @@ import (
 	"github.com/featflags/fbclient/internal/wire"
 )
 
-// discardServer is an events endpoint that reads each body and answers 200, for measuring
-// the client's side of sending.
+// discard is an events endpoint that reads each body and answers 200, for measuring the
+// client's side of sending.
+var discard = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	w.WriteHeader(http.StatusOK)
+})
+
+// discardServer starts discard on loopback and returns its URL.
 func discardServer(tb testing.TB) string {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.WriteHeader(http.StatusOK)
-	}))
+	srv := httptest.NewServer(discard)
 	tb.Cleanup(srv.Close)
 	return srv.URL
 }
@@ -117,30 +120,35 @@ func recordAndSend(tb testing.TB, c *Client, n int) time.Duration {
 	return cpuTime(tb) - start
 }
 
-// TestHelperDiscardServer is not a test: BenchmarkEventsCPUPerEvent runs the test binary
-// with it as a separate process, an events endpoint that reads and discards each body, so
-// that the benchmark's process CPU time is the client's alone. It prints its URL and stops
-// when its standard input closes.
-func TestHelperDiscardServer(t *testing.T) {
-	if os.Getenv("FBCLIENT_DISCARD_SERVER") != "1" {
-		t.Skip("helper process of BenchmarkEventsCPUPerEvent")
+// TestMain runs the package's tests, or, in the child process BenchmarkEventsCPUPerEvent
+// starts, the events endpoint it measures against.
+func TestMain(m *testing.M) {
+	if os.Getenv("FBCLIENT_DISCARD_SERVER") == "1" {
+		os.Exit(discardChild())
 	}
+	os.Exit(m.Run())
+}
+
+// discardChild serves discard in a separate process, so that the benchmark's process CPU
+// time is the client's alone. It prints its URL and stops when its standard input closes.
+func discardChild() int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.WriteHeader(http.StatusOK)
-	})}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	srv := &http.Server{Handler: discard}
 	go func() { _ = srv.Serve(ln) }()
 	fmt.Println("http://" + ln.Addr().String())
 	_, _ = io.Copy(io.Discard, os.Stdin)
-	require.NoError(t, srv.Close())
+	_ = srv.Close()
+	return 0
 }
 
-// discardProcess starts TestHelperDiscardServer in a child process and returns its URL and
+// discardProcess starts discardChild in a child process and returns its URL and
 // a function that stops it and returns the CPU time it used.
 func discardProcess(tb testing.TB) (string, func() time.Duration) {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperDiscardServer$", "-test.count=1")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), "FBCLIENT_DISCARD_SERVER=1")
 	stdin, err := cmd.StdinPipe()
 	require.NoError(tb, err)
