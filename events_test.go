@@ -50,13 +50,6 @@ func newEventsClient(t *testing.T, srv *fbtest.Server, cfg Config, flags ...wire
 	return c
 }
 
-// testCtx is a generous deadline for waits that should end long before it.
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // itemsPerRequest lists the number of items of every request, sorted.
 func itemsPerRequest(reqs []fbtest.EventRequest) []int {
 	n := make([]int, len(reqs))
@@ -536,16 +529,7 @@ func TestHangingEndpoint(t *testing.T) {
 	defer cancel()
 	assert.ErrorIs(t, c.FlushAndWait(short), context.DeadlineExceeded)
 
-	closed := make(chan struct{})
-	go func() {
-		defer close(closed)
-		assert.NoError(t, c.Close())
-	}()
-	select {
-	case <-closed:
-	case <-time.After(3 * time.Second):
-		t.Fatal("Close did not return within its bound")
-	}
+	closeWithin(t, c, 3*time.Second, "Close did not return within its bound")
 	assert.Empty(t, srv.Events())
 	assert.Equal(t, uint64(n+101), c.DroppedEvents(), "every event is accounted for")
 	assert.Zero(t, c.events.pending())
@@ -752,16 +736,7 @@ func TestUnreachableEndpoint(t *testing.T) {
 		require.NoError(t, c.Track(NewUser("u"), "e"+strconv.Itoa(i)))
 	}
 	c.Flush()
-	closed := make(chan struct{})
-	go func() {
-		defer close(closed)
-		assert.NoError(t, c.Close())
-	}()
-	select {
-	case <-closed:
-	case <-time.After(3 * time.Second):
-		t.Fatal("Close did not return within its bound")
-	}
+	closeWithin(t, c, 3*time.Second, "Close did not return within its bound")
 	assert.Equal(t, uint64(20), c.DroppedEvents())
 }
 

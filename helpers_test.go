@@ -1,8 +1,11 @@
 package fbclient
 
 import (
+	"context"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
@@ -29,4 +32,26 @@ func newOffline(t testing.TB, file string) *Client {
 	t.Cleanup(func() { require.NoError(t, c.Close()) })
 	require.True(t, c.Initialized())
 	return c
+}
+
+// closeWithin closes c and fails t if Close does not return within d.
+func closeWithin(t testing.TB, c *Client, d time.Duration, what string) {
+	t.Helper()
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		assert.NoError(t, c.Close())
+	}()
+	select {
+	case <-closed:
+	case <-time.After(d):
+		t.Fatal(what)
+	}
+}
+
+// testCtx is a generous deadline for waits that should end long before it.
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
 }

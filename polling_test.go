@@ -75,7 +75,7 @@ func TestPollingUnauthorizedFailsForGood(t *testing.T) {
 	zz := newSleeps(time.Millisecond)
 	wrong := token.FormatSecret(uuid.New(), uuid.New())
 	c, w := start(t, srv, opts{mode: SyncPolling, secret: wrong, tune: func(st *syncTimings) { st.sleep = zz.sleep }})
-	err := c.WaitForInitialization(ctxT(t))
+	err := c.WaitForInitialization(testCtx(t))
 	require.ErrorIs(t, err, ErrInitializationFailed)
 	assert.Contains(t, err.Error(), "401")
 	assert.Equal(t, StateFailed, c.Status().State)
@@ -97,12 +97,12 @@ func TestPollingServerErrorBacksOffThenRecovers(t *testing.T) {
 		st.rand = func() float64 { return 0 }
 		st.sleep = zz.sleep
 	}})
-	require.NoError(t, srv.WaitFor(ctxT(t), func() bool { return srv.Stats().PollRequests >= 4 }))
+	require.NoError(t, srv.WaitFor(testCtx(t), func() bool { return srv.Stats().PollRequests >= 4 }))
 	st := c.Status()
 	assert.Equal(t, StateNotReady, st.State)
 	assert.ErrorContains(t, st.Err, "HTTP 503")
 	srv.RefuseConnections(0)
-	require.NoError(t, c.WaitForInitialization(ctxT(t)))
+	require.NoError(t, c.WaitForInitialization(testCtx(t)))
 	assert.True(t, c.BoolVariation("f", anyUser, false))
 	waits := zz.all()
 	require.GreaterOrEqual(t, len(waits), 4)
@@ -158,12 +158,12 @@ func TestPollingResponses(t *testing.T) {
 				st.sleep = zz.sleep
 			}})
 			if tc.state == StateFailed {
-				require.ErrorIs(t, c.WaitForInitialization(ctxT(t)), ErrInitializationFailed)
+				require.ErrorIs(t, c.WaitForInitialization(testCtx(t)), ErrInitializationFailed)
 			} else {
 				select {
 				case d := <-zz.entered:
 					assert.Equal(t, tc.want, d)
-				case <-ctxT(t).Done():
+				case <-testCtx(t).Done():
 					t.Fatal("no wait was chosen")
 				}
 			}
@@ -261,17 +261,8 @@ func TestPollingCloseIsPrompt(t *testing.T) {
 				st.backoffFirst, st.backoffMax = time.Hour, time.Hour
 				st.pollTimeout = time.Hour
 			}})
-			require.NoError(t, srv.WaitFor(ctxT(t), func() bool { return srv.Stats().PollRequests >= 1 }))
-			closed := make(chan struct{})
-			go func() {
-				c.Close()
-				close(closed)
-			}()
-			select {
-			case <-closed:
-			case <-time.After(5 * time.Second):
-				t.Fatal("Close did not interrupt the poller")
-			}
+			require.NoError(t, srv.WaitFor(testCtx(t), func() bool { return srv.Stats().PollRequests >= 1 }))
+			closeWithin(t, c, 5*time.Second, "Close did not interrupt the poller")
 		})
 	}
 }
@@ -295,7 +286,7 @@ func TestPollingNeverLeaksSecret(t *testing.T) {
 
 	wrong := token.FormatSecret(uuid.New(), uuid.New())
 	c3, w3 := start(t, srv, opts{mode: SyncPolling, secret: wrong, startWait: -1})
-	require.ErrorIs(t, c3.WaitForInitialization(ctxT(t)), ErrInitializationFailed)
+	require.ErrorIs(t, c3.WaitForInitialization(testCtx(t)), ErrInitializationFailed)
 
 	require.NoError(t, c3.Close()) // the failure is logged by the time the poller has stopped
 	assert.Contains(t, w3.logs.String(), "401")

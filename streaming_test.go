@@ -225,12 +225,6 @@ func assertNoSecret(t testing.TB, text, secret string) {
 	assert.NotContains(t, text, "token=")
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 var anyUser = NewUser("u")
 
 func TestStreamingFullSyncMakesReady(t *testing.T) {
@@ -249,7 +243,7 @@ func TestStreamingFullSyncMakesReady(t *testing.T) {
 	assert.False(t, reqs[0].Polling)
 
 	require.NoError(t, c.Close())
-	require.NoError(t, srv.WaitConnections(ctxT(t), 0), "Close closes the connection")
+	require.NoError(t, srv.WaitConnections(testCtx(t), 0), "Close closes the connection")
 	assert.True(t, c.BoolVariation("on", anyUser, false), "data stays after Close")
 }
 
@@ -270,7 +264,7 @@ func TestStreamingHandshakeAloneIsNotReady(t *testing.T) {
 	srv.SetFlags(fbtest.Flag("old").On(true))
 	srv.HoldDataSync()
 	c, w := start(t, srv, opts{startWait: -1})
-	_, err := srv.WaitDataSyncRequests(ctxT(t), 1)
+	_, err := srv.WaitDataSyncRequests(testCtx(t), 1)
 	require.NoError(t, err)
 	srv.SetFlags(fbtest.Flag("early").On(true)) // pushed before the full reply
 	w.find(t, "the early push", func(e Event) bool {
@@ -281,7 +275,7 @@ func TestStreamingHandshakeAloneIsNotReady(t *testing.T) {
 	assert.Equal(t, ReasonClientNotReady, c.VariationDetail("early", anyUser, "").Reason)
 
 	srv.ReleaseDataSync()
-	require.NoError(t, c.WaitForInitialization(ctxT(t)))
+	require.NoError(t, c.WaitForInitialization(testCtx(t)))
 	assert.True(t, c.BoolVariation("early", anyUser, false))
 	assert.True(t, c.BoolVariation("old", anyUser, false))
 	w.find(t, "the ready event", isType(EventClientReady))
@@ -339,7 +333,7 @@ func TestStreamingReconnectsAndResyncs(t *testing.T) {
 				s.DropConnections()
 			},
 			recover: func(t *testing.T, s *fbtest.Server) {
-				require.NoError(t, s.WaitFor(ctxT(t), func() bool { return s.Stats().StreamsRefused >= 3 }))
+				require.NoError(t, s.WaitFor(testCtx(t), func() bool { return s.Stats().StreamsRefused >= 3 }))
 				s.RefuseConnections(0)
 			},
 		},
@@ -347,7 +341,7 @@ func TestStreamingReconnectsAndResyncs(t *testing.T) {
 			name:  "server stops answering pings",
 			fault: func(s *fbtest.Server) { s.StopPongs(true) },
 			recover: func(t *testing.T, s *fbtest.Server) {
-				require.NoError(t, s.WaitFor(ctxT(t), func() bool { return s.Stats().StreamsAccepted >= 2 }))
+				require.NoError(t, s.WaitFor(testCtx(t), func() bool { return s.Stats().StreamsAccepted >= 2 }))
 				s.StopPongs(false)
 			},
 		},
@@ -370,7 +364,7 @@ func TestStreamingReconnectsAndResyncs(t *testing.T) {
 				tc.recover(t, srv)
 			}
 
-			reqs, err := srv.WaitDataSyncRequests(ctxT(t), n+1)
+			reqs, err := srv.WaitDataSyncRequests(testCtx(t), n+1)
 			require.NoError(t, err)
 			assert.Equal(t, have, reqs[n].Timestamp, "the resync asks for the changes since the data the client had")
 			assert.Greater(t, reqs[n].Stream, reqs[n-1].Stream, "on a new connection")
@@ -392,7 +386,7 @@ func TestStreamingStaleWhileDown(t *testing.T) {
 	c, w := start(t, srv, opts{tune: func(st *syncTimings) { st.sleep = zz.sleep; st.rand = func() float64 { return 0 } }})
 	srv.RefuseConnections(http.StatusBadGateway)
 	srv.DropConnections()
-	require.NoError(t, srv.WaitFor(ctxT(t), func() bool { return srv.Stats().StreamsRefused >= 4 }))
+	require.NoError(t, srv.WaitFor(testCtx(t), func() bool { return srv.Stats().StreamsRefused >= 4 }))
 	st := c.Status()
 	assert.Equal(t, StateStale, st.State)
 	assert.ErrorContains(t, st.Err, "HTTP 502")
@@ -415,7 +409,7 @@ func TestStreamingRejectedCredentials(t *testing.T) {
 	zz := newSleeps(time.Millisecond)
 	c, w := start(t, srv, opts{secret: wrong, tune: func(st *syncTimings) { st.sleep = zz.sleep }})
 
-	err = c.WaitForInitialization(ctxT(t))
+	err = c.WaitForInitialization(testCtx(t))
 	require.ErrorIs(t, err, ErrInitializationFailed)
 	assert.Contains(t, err.Error(), "4003")
 	assert.Contains(t, err.Error(), "clock")
@@ -506,9 +500,9 @@ func TestStreamingDataSyncTimeout(t *testing.T) {
 	e := w.find(t, "the timeout", isType(EventNetworkFetchError))
 	assert.ErrorContains(t, e.Err, "no reply to the data-sync request")
 	assert.False(t, c.Initialized())
-	require.NoError(t, srv.WaitFor(ctxT(t), func() bool { return srv.Stats().StreamsAccepted >= 2 }))
+	require.NoError(t, srv.WaitFor(testCtx(t), func() bool { return srv.Stats().StreamsAccepted >= 2 }))
 	srv.ReleaseDataSync()
-	require.NoError(t, c.WaitForInitialization(ctxT(t)))
+	require.NoError(t, c.WaitForInitialization(testCtx(t)))
 	for _, r := range srv.DataSyncRequests() {
 		assert.Equal(t, int64(0), r.Timestamp, "still asking for everything")
 	}
@@ -527,19 +521,10 @@ func TestStreamingCloseDuringBackoff(t *testing.T) {
 	select {
 	case d := <-zz.entered:
 		assert.GreaterOrEqual(t, d, 30*time.Minute)
-	case <-ctxT(t).Done():
+	case <-testCtx(t).Done():
 		t.Fatal("the client never backed off")
 	}
-	closed := make(chan struct{})
-	go func() {
-		c.Close()
-		close(closed)
-	}()
-	select {
-	case <-closed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close waited for the backoff")
-	}
+	closeWithin(t, c, 5*time.Second, "Close waited for the backoff")
 }
 
 // The upgrade request: endpoint path under the base URL's prefix, query, fresh token,
@@ -600,13 +585,13 @@ func TestStreamingNeverLeaksSecret(t *testing.T) {
 	next("a refused upgrade", func() {
 		srv.RefuseConnections(http.StatusTooManyRequests)
 		srv.DropConnections()
-		require.NoError(t, srv.WaitFor(ctxT(t), func() bool { return srv.Stats().StreamsRefused >= 1 }))
+		require.NoError(t, srv.WaitFor(testCtx(t), func() bool { return srv.Stats().StreamsRefused >= 1 }))
 		srv.RefuseConnections(0)
 	})
 	next("a silent server", func() {
 		a := srv.Stats().StreamsAccepted
 		srv.StopPongs(true)
-		require.NoError(t, srv.WaitFor(ctxT(t), func() bool { return srv.Stats().StreamsAccepted > a }))
+		require.NoError(t, srv.WaitFor(testCtx(t), func() bool { return srv.Stats().StreamsAccepted > a }))
 		srv.StopPongs(false)
 	})
 	srv.SendRaw([]byte(`{"messageType":"data-sync","data":{"eventType":"full","featureFlags":[{"key":`))
@@ -627,7 +612,7 @@ func TestStreamingNeverLeaksSecret(t *testing.T) {
 	// Rejected credentials.
 	wrong := token.FormatSecret(uuid.New(), uuid.New())
 	c4, w4 := start(t, srv, opts{secret: wrong, startWait: -1})
-	require.ErrorIs(t, c4.WaitForInitialization(ctxT(t)), ErrInitializationFailed)
+	require.ErrorIs(t, c4.WaitForInitialization(testCtx(t)), ErrInitializationFailed)
 
 	for _, x := range []struct {
 		w      *watch
