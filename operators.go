@@ -97,6 +97,10 @@ func compileCondition(c *wire.Condition, allowSegments bool) condition {
 	}
 
 	op := opCodes[c.Op]
+	if c.ValueNull {
+		// FeatBit's evaluation server: a null value makes every operator false.
+		return condition{op: opFalse}
+	}
 	cond := condition{op: op, attr: newAttrSelector(c.Property), operand: c.Value, head: head8(c.Value)}
 	switch op {
 	case opMatchRegex, opNotMatchRegex:
@@ -196,7 +200,7 @@ func (c *condition) match(ec *evalCtx) bool {
 		}
 	case attrKey:
 		v = ec.u.key
-	default:
+	case attrName:
 		v = ec.u.Name()
 	}
 

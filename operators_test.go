@@ -1,6 +1,7 @@
 package fbclient
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -211,22 +212,69 @@ func TestSegmentConditions(t *testing.T) {
 	}
 }
 
+// A JSON null condition value makes every operator false, the negated ones included, as on
+// FeatBit's evaluation server; a null item of a list equals no value.
+func TestNullOperands(t *testing.T) {
+	users := []User{NewUser("k"), NewUser("k").WithCustom("attr", ""), NewUser("k").WithCustom("attr", "true"),
+		NewUser("k").WithCustom("attr", "5")}
+	for op := range opCodes {
+		c := compileCondition(&wire.Condition{Property: "attr", Op: op, ValueNull: true}, true)
+		for _, u := range users {
+			assert.False(t, c.match(&evalCtx{u: &u}), "%s null for %v", op, u)
+		}
+	}
+	assert.False(t, matchOp("IsOneOf", `["a",null]`, "", true))
+	assert.True(t, matchOp("NotOneOf", `["a",null]`, "", true))
+	assert.True(t, matchOp("IsOneOf", `[null,"x"]`, "x", false))
+	assert.False(t, matchOp("NotOneOf", `[null,"x"]`, "x", false))
+}
+
+// A blank property reads "", whatever custom attributes the user has, as on FeatBit's
+// evaluation server.
+func TestBlankProperty(t *testing.T) {
+	u := NewUser("k").WithCustom(" ", "x").WithCustom("", "x")
+	for _, c := range []struct {
+		prop, op, value string
+		want            bool
+	}{
+		{" ", "Equal", "x", false}, {"", "Equal", "x", false}, {"\t", "Equal", "", true},
+		{" ", "NotEqual", "x", true}, {" ", "IsOneOf", `[""]`, true}, {" ", "BiggerThan", "-1", false},
+	} {
+		cd := compileCondition(&wire.Condition{Property: c.prop, Op: c.op, Value: c.value}, true)
+		assert.Equal(t, c.want, cd.match(&evalCtx{u: &u}), "%q %s %q", c.prop, c.op, c.value)
+		assert.Equal(t, "", (&evalCtx{u: &u}).value(&cd.attr), "%q", c.prop)
+	}
+}
+
+// parseNumber follows .NET's double.TryParse (invariant culture), as FeatBit's evaluation
+// server parses numbers.
 func TestParseNumber(t *testing.T) {
+	inf := math.Inf(1)
 	cases := []struct {
 		in   string
 		want float64
 		ok   bool
 	}{
-		{"42", 42, true}, {" 42 ", 42, true}, {"-1.5", -1.5, true}, {"1e3", 1000, true},
-		{"1,000", 1000, true}, {"1,000.5", 1000.5, true}, {"1.5,0", 0, false}, {",1", 0, false},
-		{"1,", 0, false}, {"NaN", 0, false}, {"0x10", 0, false}, {"1_000", 0, false},
-		{"", 0, false}, {"abc", 0, false}, {"Infinity", 0, true}, {"12abc", 0, false},
+		{"42", 42, true}, {" 42 ", 42, true}, {"\t42\r\n", 42, true}, {"-1.5", -1.5, true},
+		{"+7", 7, true}, {"1e3", 1000, true}, {"1E-2", 0.01, true}, {"1e+3", 1000, true},
+		{".5", 0.5, true}, {"1.", 1, true}, {"-.5", -0.5, true},
+		{"1,000", 1000, true}, {"1,000.5", 1000.5, true}, {"1,", 1, true}, {"1,,000", 1000, true},
+		{"1,.5", 1.5, true}, {"1.5,0", 0, false}, {",1", 0, false}, {"-,1", 0, false},
+		{"5\x00", 5, true}, {"5 \x00\x00", 5, true}, {"5\x00 ", 0, false},
+		{"1e400", inf, true}, {"-1e400", -inf, true}, {"1e-400", 0, true},
+		{"Infinity", inf, true}, {"INFINITY", inf, true}, {"-infinity", -inf, true},
+		{"+Infinity", inf, true}, {" Infinity ", inf, true},
+		{"Inf", 0, false}, {"+inf", 0, false}, {"--Infinity", 0, false}, {"∞", 0, false},
+		{"NaN", 0, false}, {"nan", 0, false}, {"0x10", 0, false}, {"1_000", 0, false},
+		{"", 0, false}, {" ", 0, false}, {".", 0, false}, {"+", 0, false}, {"1e", 0, false},
+		{"1e+", 0, false}, {"e5", 0, false}, {"abc", 0, false}, {"12abc", 0, false},
+		{"\u00a05", 0, false}, {"1 000", 0, false}, {"1.2.3", 0, false},
 	}
 	for _, c := range cases {
 		got, ok := parseNumber(c.in)
-		assert.Equal(t, c.ok, ok, c.in)
-		if ok && c.in != "Infinity" {
-			assert.Equal(t, c.want, got, c.in)
+		assert.Equal(t, c.ok, ok, "%q", c.in)
+		if ok {
+			assert.Equal(t, c.want, got, "%q", c.in)
 		}
 	}
 }

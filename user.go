@@ -2,6 +2,8 @@ package fbclient
 
 import (
 	"encoding/json"
+	"errors"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -126,6 +128,7 @@ const (
 	attrKey attrKind = iota
 	attrName
 	attrCustom
+	attrBlank // a blank name: FeatBit's evaluation server reads ""
 )
 
 // attrSelector is a compiled attribute name. Custom attributes used by a flag's rules get a
@@ -141,6 +144,9 @@ type attrSelector struct {
 // names are FeatBit's "keyId" and "name"; the aliases "key", "keyid" (any case) and "Name"
 // that FeatBit's SDKs also accept resolve to the same built-ins.
 func newAttrSelector(name string) attrSelector {
+	if strings.TrimSpace(name) == "" {
+		return attrSelector{kind: attrBlank, slot: -1}
+	}
 	switch strings.ToLower(name) {
 	case "keyid", "key":
 		return attrSelector{kind: attrKey, slot: -1}
@@ -193,6 +199,8 @@ func (ec *evalCtx) value(s *attrSelector) string {
 		return ec.u.key
 	case attrName:
 		return ec.u.Name()
+	case attrBlank:
+		return ""
 	}
 	if a := ec.custom(s); a != nil {
 		return a.value
@@ -200,38 +208,67 @@ func (ec *evalCtx) value(s *attrSelector) string {
 	return ""
 }
 
-// parseNumber reads a number the way FeatBit's evaluation server does (.NET's double.TryParse
-// with the invariant culture): surrounding white space is ignored, ',' group separators are
-// allowed in the integer part, and NaN, hexadecimal and '_'-separated forms are rejected.
+// parseNumber reads a number the way FeatBit's evaluation server does (.NET's
+// double.TryParse with the invariant culture): white space (tab to carriage return, and
+// space) around it, an optional sign, digits with ',' group separators anywhere after the
+// first digit of the integer part, an optional fraction and exponent, and trailing NUL
+// characters; or "Infinity" in any case, with an optional sign. A number too large for a
+// float64 is infinite. NaN, hexadecimal and '_'-separated forms are rejected.
 func parseNumber(s string) (float64, bool) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return 0, false
+	s = strings.Trim(strings.TrimRight(s, "\x00"), " \t\n\v\f\r")
+	i := 0
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		i++
 	}
-	commas := false
-	intPart := true
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c >= '0' && c <= '9', c == '+', c == '-':
-		case c == '.', c == 'e', c == 'E':
-			intPart = false
-		case c == ',':
-			if !intPart || i == 0 || s[i-1] < '0' || s[i-1] > '9' || i == len(s)-1 {
-				return 0, false
-			}
+	digits, commas := 0, false
+	for ; i < len(s); i++ {
+		if c := s[i]; c >= '0' && c <= '9' {
+			digits++
+		} else if c == ',' && digits > 0 {
 			commas = true
-		case c == 'I', c == 'n', c == 'f', c == 'i', c == 't', c == 'y':
-			// Letters of "Infinity"; strconv checks the whole word.
-		default:
-			return 0, false
+		} else {
+			break
 		}
+	}
+	if i < len(s) && s[i] == '.' {
+		for i++; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			digits++
+		}
+	}
+	if digits > 0 && i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		j := i + 1
+		if j < len(s) && (s[j] == '+' || s[j] == '-') {
+			j++
+		}
+		if j < len(s) && s[j] >= '0' && s[j] <= '9' {
+			for i = j; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			}
+		}
+	}
+	if digits == 0 || i != len(s) {
+		return parseInfinity(s)
 	}
 	if commas {
 		s = strings.ReplaceAll(s, ",", "")
 	}
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f != f {
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
 		return 0, false
 	}
 	return f, true
+}
+
+// parseInfinity reads .NET's invariant-culture infinity symbols, in any case.
+func parseInfinity(s string) (float64, bool) {
+	sign := 1.0
+	switch {
+	case strings.HasPrefix(s, "-"):
+		s, sign = s[1:], -1
+	case strings.HasPrefix(s, "+"):
+		s = s[1:]
+	}
+	if strings.EqualFold(s, "Infinity") {
+		return math.Inf(int(sign)), true
+	}
+	return 0, false
 }

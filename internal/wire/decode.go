@@ -615,6 +615,7 @@ func (d *decoder) condition(c *Condition, target string) *decodeError {
 		case kOp:
 			return d.stringValue(&c.Op, "Condition.op"), true
 		case kValue:
+			c.ValueNull = d.peek() == 'n'
 			return d.stringValue(&c.Value, "Condition.value"), true
 		}
 		return nil, false
@@ -811,14 +812,24 @@ func (d *decoder) floatValue(dst *float64, target string) *decodeError {
 
 // DecodeStringArray decodes a JSON array of strings: the form of an IsOneOf or NotOneOf
 // condition value and of a segment condition's segment ids. null gives a nil slice and no
-// error; anything that is not an array of strings (or null) is an error.
+// error; null items are left out, as they equal no string; anything that is not an array of
+// strings and nulls (or null) is an error.
 func DecodeStringArray(s string) ([]string, error) {
 	d := decoder{b: []byte(s)}
 	d.ws()
 	var out []string
+	var nulls []int // indexes of the null items
+	n := 0
 	e := decodeSlice(&d, &out, "[]string", 0, func(d *decoder, dst *string, target string) *decodeError {
+		if d.peek() == 'n' {
+			nulls = append(nulls, n)
+		}
+		n++
 		return d.stringValue(dst, target)
 	})
+	for i := len(nulls) - 1; i >= 0 && e == nil; i-- {
+		out = slices.Delete(out, nulls[i], nulls[i]+1)
+	}
 	if e == nil {
 		e = d.end()
 	}

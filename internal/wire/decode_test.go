@@ -98,6 +98,7 @@ func checkParity(t *testing.T, b []byte) {
 	var want, got DataSync
 	werr := json.Unmarshal(b, &want)
 	gerr := unmarshalDataSync(b, &got)
+	clearValueNull(&got)
 	if (werr == nil) != (gerr == nil) {
 		t.Fatalf("input %q:\nencoding/json error: %v\nour error: %v", b, werr, gerr)
 	}
@@ -112,6 +113,7 @@ func checkAPIParity(t *testing.T, b []byte) {
 	t.Helper()
 	same := func(name string, want, got *DataSync, werr, gerr error) {
 		t.Helper()
+		clearValueNull(got)
 		if (werr == nil) != (gerr == nil) {
 			t.Fatalf("%s(%q):\nencoding/json error: %v\nour error: %v", name, b, werr, gerr)
 		}
@@ -132,6 +134,47 @@ func checkAPIParity(t *testing.T, b []byte) {
 	same("DecodeMessage", want, got, werr, gerr)
 	if wtype != gtype {
 		t.Fatalf("DecodeMessage(%q): messageType %q, want %q", b, gtype, wtype)
+	}
+}
+
+// clearValueNull clears the flag that encoding/json does not set, so that results can be
+// compared; TestConditionValueNull checks it.
+func clearValueNull(ds *DataSync) {
+	if ds == nil {
+		return
+	}
+	for i := range ds.FeatureFlags {
+		for j := range ds.FeatureFlags[i].Rules {
+			for k := range ds.FeatureFlags[i].Rules[j].Conditions {
+				ds.FeatureFlags[i].Rules[j].Conditions[k].ValueNull = false
+			}
+		}
+	}
+	for i := range ds.Segments {
+		for j := range ds.Segments[i].Rules {
+			for k := range ds.Segments[i].Rules[j].Conditions {
+				ds.Segments[i].Rules[j].Conditions[k].ValueNull = false
+			}
+		}
+	}
+}
+
+// A null condition value is told apart from "".
+func TestConditionValueNull(t *testing.T) {
+	ds, err := DecodeDataSet([]byte(`{"featureFlags":[{"key":"f","rules":[{"conditions":[
+		{"property":"a","op":"Equal","value":null},{"property":"a","op":"Equal","value":""},
+		{"property":"a","op":"Equal"}]}]}],
+		"segments":[{"id":"s","rules":[{"conditions":[{"property":"a","op":"NotEqual","value":null}]}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nulls []bool
+	for _, c := range ds.FeatureFlags[0].Rules[0].Conditions {
+		nulls = append(nulls, c.ValueNull)
+	}
+	nulls = append(nulls, ds.Segments[0].Rules[0].Conditions[0].ValueNull)
+	if want := []bool{true, false, false, true}; !reflect.DeepEqual(nulls, want) {
+		t.Fatalf("ValueNull %v, want %v", nulls, want)
 	}
 }
 
@@ -695,36 +738,45 @@ func FuzzDecodeDataSync(f *testing.F) {
 	})
 }
 
-// DecodeStringArray accepts and rejects what json.Unmarshal into []string does.
+// DecodeStringArray accepts and rejects what json.Unmarshal into []*string does, and
+// leaves out the null items.
 func TestDecodeStringArray(t *testing.T) {
 	for _, in := range []string{
 		`["cn","us"]`, `[]`, `null`, ` [ "a" , "b\u0022" ] `, `[1,2]`, `["a",null]`, `"us"`, `{}`,
-		`not json`, `["a"`, `["a"] x`, ``, `[["a"]]`, `[true]`,
+		`not json`, `["a"`, `["a"] x`, ``, `[["a"]]`, `[true]`, `[null,"",null]`, `[null]`,
 	} {
-		var want []string
-		wantErr := json.Unmarshal([]byte(in), &want)
-		got, err := DecodeStringArray(in)
-		if (err != nil) != (wantErr != nil) {
-			t.Fatalf("%q: error %v, encoding/json says %v", in, err, wantErr)
-		}
-		if err == nil && !reflect.DeepEqual(got, want) {
-			t.Fatalf("%q: got %#v, want %#v", in, got, want)
-		}
+		checkStringArray(t, in)
+	}
+	got, err := DecodeStringArray(`[null,"a",null,"",null]`)
+	if err != nil || !reflect.DeepEqual(got, []string{"a", ""}) {
+		t.Fatalf("got %#v, %v", got, err)
 	}
 }
 
 func FuzzDecodeStringArray(f *testing.F) {
 	f.Add(`["CS","MATH","PHYSICS"]`)
 	f.Add(`["a",null]`)
-	f.Fuzz(func(t *testing.T, in string) {
-		var want []string
-		wantErr := json.Unmarshal([]byte(in), &want)
-		got, err := DecodeStringArray(in)
-		if (err != nil) != (wantErr != nil) {
-			t.Fatalf("%q: error %v, encoding/json says %v", in, err, wantErr)
+	f.Fuzz(checkStringArray)
+}
+
+func checkStringArray(t *testing.T, in string) {
+	t.Helper()
+	var ptrs []*string
+	wantErr := json.Unmarshal([]byte(in), &ptrs)
+	var want []string
+	if ptrs != nil {
+		want = []string{}
+		for _, p := range ptrs {
+			if p != nil {
+				want = append(want, *p)
+			}
 		}
-		if err == nil && !reflect.DeepEqual(got, want) {
-			t.Fatalf("%q: got %#v, want %#v", in, got, want)
-		}
-	})
+	}
+	got, err := DecodeStringArray(in)
+	if (err != nil) != (wantErr != nil) {
+		t.Fatalf("%q: error %v, encoding/json says %v", in, err, wantErr)
+	}
+	if err == nil && !reflect.DeepEqual(got, want) {
+		t.Fatalf("%q: got %#v, want %#v", in, got, want)
+	}
 }

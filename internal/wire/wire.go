@@ -105,6 +105,9 @@ type Condition struct {
 	Property string `json:"property"`
 	Op       string `json:"op"`
 	Value    string `json:"value"`
+	// ValueNull is set by the decoder when value is JSON null, which makes every operator
+	// false on FeatBit's evaluation server. encoding/json leaves it unset.
+	ValueNull bool `json:"-"`
 }
 
 // Segment properties of a condition.
