@@ -53,9 +53,11 @@ func (c *Client) TrackMetric(user User, eventName string, value float64) error {
 	case c == nil || c.isClosed():
 		return ErrClosed
 	}
-	rc := c.events
-	if rc.send.Load() {
-		rc.putMetric(&user, eventName, value)
+	if rc := c.events; rc.send.Load() && rc.putMetric(&user, eventName, value) {
+		return nil
+	}
+	if c.isClosed() { // Close ran since the check above
+		return ErrClosed
 	}
 	return nil
 }
@@ -203,6 +205,7 @@ type recorder struct {
 
 	mu      sync.Mutex
 	flushes []flushRequest // FlushAndWait calls waiting for the consumer to reach them
+	swept   bool           // close has counted what was left; later puts count their own
 
 	drops    dropCounts
 	reporter dropReporter
@@ -251,27 +254,45 @@ func (rc *recorder) putEvaluation(f *flag, v *variation, reason Reason, inExpt b
 		return
 	}
 	r.kind, r.flag, r.v, r.reason, r.inExpt, r.user = recordEvaluation, f, v, reason, inExpt, *u
-	rc.queue.Commit(pos)
-	if pos%256 == 0 || rc.parked.Load() {
-		rc.nudge()
-	}
+	rc.committed(pos)
 }
 
-// putMetric records a metric, written in place in the queue.
-func (rc *recorder) putMetric(u *User, name string, value float64) {
+// putMetric records a metric, written in place in the queue. It returns false, recording
+// nothing, once the recorder is closed.
+func (rc *recorder) putMetric(u *User, name string, value float64) bool {
 	if rc.closed.Load() {
-		return
+		return false
 	}
 	r, pos, ok := rc.queue.Claim()
 	if !ok {
 		rc.drops.add(dropBufferFull, 1)
-		return
+		return true
 	}
 	r.kind, r.user, r.metric, r.value = recordMetric, *u, name, value
+	rc.committed(pos)
+	return true
+}
+
+// committed publishes the record claimed at pos, and wakes the consumer if need be.
+func (rc *recorder) committed(pos uint64) {
 	rc.queue.Commit(pos)
-	if pos%256 == 0 || rc.parked.Load() {
-		rc.nudge()
+	if pos%256 == 0 || rc.parked.Load() || rc.closed.Load() {
+		rc.afterCommit()
 	}
+}
+
+// afterCommit wakes the consumer, or, once the recorder is closed, counts what a put that
+// passed the closed check as close began committed after close took what was left.
+func (rc *recorder) afterCommit() {
+	if rc.closed.Load() {
+		rc.mu.Lock()
+		if rc.swept {
+			rc.sweepLocked()
+		}
+		rc.mu.Unlock()
+		return
+	}
+	rc.nudge()
 }
 
 // nudge wakes the consumer after a put if it sleeps, or if the queue is half full: the
@@ -466,20 +487,27 @@ func (rc *recorder) close(deadline time.Time) {
 	rc.deadline = deadline
 	close(rc.stop)
 	rc.wg.Wait()
+	rc.mu.Lock()
 	// A put that passed the closed check just before close may have queued a record after
-	// the consumer's last drain.
+	// the consumer's last drain; one that commits later counts its own (committed).
+	rc.sweepLocked()
+	rc.swept = true
+	for _, f := range rc.flushes {
+		close(f.done)
+	}
+	rc.flushes = nil
+	rc.mu.Unlock()
+}
+
+// sweepLocked takes the records left in the queue after the consumer stopped and counts them
+// as dropped. rc.mu serializes it: the consumer is gone, so its callers take its place.
+func (rc *recorder) sweepLocked() {
 	var r record
 	n := 0
 	for ; rc.queue.Take(&r); n++ {
 	}
 	rc.drops.add(dropClosing, n)
 	rc.finish(n)
-	rc.mu.Lock()
-	for _, f := range rc.flushes {
-		close(f.done)
-	}
-	rc.flushes = nil
-	rc.mu.Unlock()
 }
 
 // dropReason says why events were dropped.

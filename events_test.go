@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -256,6 +257,45 @@ func TestCloseDeliversBufferedEvents(t *testing.T) {
 			assert.Zero(t, c.DroppedEvents())
 			require.NoError(t, c.Close(), "harmless twice")
 		})
+	}
+}
+
+// Tracks racing Close: every one that returned nil is sent or counted as dropped.
+func TestTrackRacingClose(t *testing.T) {
+	checkLeaks(t)
+	for range 20 {
+		srv := fbtest.NewTestServer(t)
+		c := newEventsClient(t, srv, Config{FlushInterval: time.Minute, EventCapacity: 256})
+		const producers = 4
+		var accepted atomic.Int64
+		var started sync.WaitGroup
+		var wg sync.WaitGroup
+		started.Add(producers)
+		for range producers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				u := NewUser("u")
+				for i := 0; ; i++ {
+					if i == 100 {
+						started.Done()
+					}
+					err := c.Track(u, "e")
+					if errors.Is(err, ErrClosed) {
+						if i < 100 {
+							started.Done()
+						}
+						return
+					}
+					assert.NoError(t, err)
+					accepted.Add(1)
+				}
+			}()
+		}
+		started.Wait()
+		require.NoError(t, c.Close())
+		wg.Wait()
+		assert.Equal(t, accepted.Load(), int64(len(srv.Events()))+int64(c.DroppedEvents()))
 	}
 }
 
