@@ -117,6 +117,10 @@ func newClient(cfg Config, tune func(*syncTimings)) (*Client, error) {
 
 	if r.Offline {
 		if err := c.loadDataFile(); err != nil {
+			// Stop the goroutines of Config.Listeners, letting them take what was logged.
+			ctx, cancel := context.WithTimeout(context.Background(), r.CloseTimeout)
+			c.listeners.close(ctx)
+			cancel()
 			return nil, err
 		}
 	}

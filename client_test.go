@@ -115,7 +115,8 @@ func TestOfflineDataFileErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			checkLeaks(t)
-			c, err := New(Config{Offline: true, DataFile: tc.file})
+			// A listener's goroutine does not outlive the failed New (checkLeaks).
+			c, err := New(Config{Offline: true, DataFile: tc.file, Listeners: []Listener{{Events: []EventType{EventLogError}, Func: func(Event) {}}}})
 			assert.Nil(t, c)
 			require.Error(t, err)
 			for _, m := range tc.msg {

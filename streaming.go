@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -196,6 +197,35 @@ func newDialer(hc *http.Client, handshake time.Duration) *websocket.Dialer {
 	return d
 }
 
+// dial opens a WebSocket connection. gorilla/websocket bounds the upgrade exchange only by
+// the dialer's handshake timeout, so dial closes the network connection when ctx ends: Close
+// does not wait for a server that accepts the connection and never answers.
+func dial(ctx context.Context, d *websocket.Dialer, url string, h http.Header) (*websocket.Conn, *http.Response, error) {
+	var mu sync.Mutex
+	var raw net.Conn
+	netDial := d.NetDialContext
+	if netDial == nil {
+		netDial = (&net.Dialer{}).DialContext
+	}
+	dd := *d
+	dd.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := netDial(ctx, network, addr)
+		mu.Lock()
+		raw = c
+		mu.Unlock()
+		return c, err
+	}
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if raw != nil {
+			raw.Close()
+		}
+	})
+	defer stop()
+	return dd.DialContext(ctx, url, h)
+}
+
 // outcome is how a connection attempt ended. err never contains the secret or the token.
 type outcome struct {
 	err        error         // why the connection ended; nil if ctx ended
@@ -237,7 +267,7 @@ func (s *streaming) connect(ctx context.Context) outcome {
 	u.RawQuery = url.Values{"token": {tok}, "type": {"server"}, "version": {streamingVersion}}.Encode()
 	red := &redactor{secret: cfg.EnvSecret, token: tok, url: u.String(), safeURL: cfg.streamingURL.String()}
 
-	conn, resp, err := s.dialer.DialContext(ctx, u.String(), http.Header{"User-Agent": {userAgent}})
+	conn, resp, err := dial(ctx, s.dialer, u.String(), http.Header{"User-Agent": {userAgent}})
 	if err != nil {
 		if ctx.Err() != nil {
 			return outcome{}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -506,6 +507,27 @@ func TestStreamingDataSyncTimeout(t *testing.T) {
 	for _, r := range srv.DataSyncRequests() {
 		assert.Equal(t, int64(0), r.Timestamp, "still asking for everything")
 	}
+}
+
+// A server that accepts the connection and never answers the upgrade does not hold up Close.
+func TestStreamingCloseDuringHungUpgrade(t *testing.T) {
+	checkLeaks(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	c, _ := startURL(t, "ws://"+ln.Addr().String(), "http://"+ln.Addr().String(), testSecret, opts{startWait: -1,
+		tune: func(st *syncTimings) { st.handshakeTimeout = time.Hour }})
+	conn := <-accepted
+	t.Cleanup(func() { conn.Close() })
+	_, err = conn.Read(make([]byte, 1)) // the upgrade request has come
+	require.NoError(t, err)
+	closeWithin(t, c, 3*time.Second, "Close waited for the upgrade answer")
 }
 
 // Close interrupts a backoff wait at once.
