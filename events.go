@@ -19,7 +19,8 @@ import (
 var (
 	// ErrInvalidEvent: the event name given to Track or TrackMetric is empty or blank.
 	ErrInvalidEvent = errors.New("fbclient: invalid event name")
-	// ErrInvalidMetricValue: the value given to TrackMetric is NaN or infinite.
+	// ErrInvalidMetricValue: the value given to TrackMetric is NaN, infinite, or beyond the
+	// range of the 32-bit float FeatBit stores it in (FeatBit would reject the whole batch).
 	ErrInvalidMetricValue = errors.New("fbclient: invalid metric value")
 )
 
@@ -36,7 +37,8 @@ func (c *Client) Track(user User, eventName string) error {
 // never blocks, does no I/O and does not allocate.
 //
 // It returns ErrInvalidEvent for a blank event name, ErrInvalidUser for an invalid user
-// (User.Valid), ErrInvalidMetricValue for NaN or an infinite value, and ErrClosed after
+// (User.Valid), ErrInvalidMetricValue for NaN, an infinite value or one whose magnitude is
+// above math.MaxFloat32 (FeatBit stores a 32-bit float), and ErrClosed after
 // Close; in those cases nothing is recorded. Otherwise it returns nil. With Config.Offline or
 // Config.DisableEvents nothing is sent, so TrackMetric checks its arguments and records
 // nothing. When the event buffer is full the event is dropped and counted (DroppedEvents,
@@ -48,7 +50,7 @@ func (c *Client) TrackMetric(user User, eventName string, value float64) error {
 		return ErrInvalidEvent
 	case !user.Valid():
 		return fmt.Errorf("%w: the user key is blank", ErrInvalidUser)
-	case math.IsNaN(value) || math.IsInf(value, 0):
+	case math.IsNaN(value) || math.Abs(value) > math.MaxFloat32:
 		return fmt.Errorf("%w: %v", ErrInvalidMetricValue, value)
 	case c == nil || c.isClosed():
 		return ErrClosed

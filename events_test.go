@@ -742,6 +742,8 @@ func TestTrackErrors(t *testing.T) {
 		{u, "e", math.NaN(), ErrInvalidMetricValue},
 		{u, "e", math.Inf(1), ErrInvalidMetricValue},
 		{u, "e", math.Inf(-1), ErrInvalidMetricValue},
+		{u, "e", 1e39, ErrInvalidMetricValue},
+		{u, "e", -1e39, ErrInvalidMetricValue},
 	}
 	for _, tc := range cases {
 		err := c.TrackMetric(tc.user, tc.name, tc.value)
