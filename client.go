@@ -125,7 +125,7 @@ func newClient(cfg Config, tune func(*syncTimings)) (*Client, error) {
 		}
 	}
 	sender := c.newEventSender()
-	c.events = newRecorder(r.EventCapacity, sender != nil, c.listeners)
+	c.events = newRecorder(r.EventCapacity, sender != nil, c.listeners, c.log.Warn)
 	if sender != nil {
 		c.events.sink = sender.add
 	}
@@ -221,16 +221,20 @@ func (c *Client) WaitForInitialization(ctx context.Context) error {
 }
 
 // On registers fn to be called for every event of type t and returns a function that
-// unregisters it. Each listener is called on its own goroutine, in event order, never on the
-// caller's or the SDK's paths; a listener that panics or falls behind affects no one else
-// (a listener more than 4096 events behind misses events, and the miss is logged). A
-// listener for EventClientReady registered after the client became ready is called at once.
+// unregisters it. Each listener is called on its own goroutine, in the order the SDK emits
+// its events, never on the caller's or the SDK's paths; a listener that panics or falls
+// behind affects no one else (a listener more than 4096 events behind misses events, and
+// the miss is logged to Config.Logger). A listener for EventClientReady registered after the
+// client became ready is called at once. EventEvaluation events are emitted by the client's
+// event goroutine about a millisecond after the evaluation, so they can come after sync
+// events that happened later. A listener must not call Close: Close waits for listeners to
+// finish, so it would wait out Config.CloseTimeout.
 func (c *Client) On(t EventType, fn func(Event)) (off func()) {
 	return c.OnEvents([]EventType{t}, fn)
 }
 
-// OnEvents is On for several event types at once: one listener, called in the order the
-// events happened across all the types, e.g. EventNetworkFetchFull, then EventClientReady,
+// OnEvents is On for several event types at once: one listener, called in the order the SDK
+// emits the events across all the types, e.g. EventNetworkFetchFull, then EventClientReady,
 // then EventFlagChanged for later changes.
 func (c *Client) OnEvents(types []EventType, fn func(Event)) (off func()) {
 	if c == nil {

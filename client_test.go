@@ -21,7 +21,7 @@ import (
 
 const fixture = "testdata/featbit_test_data.json"
 
-// A structurally valid secret (FeatBit's own test value, protocol reference §1.1).
+// A structurally valid secret (FeatBit's own test value).
 const testSecret = "v3faJy3RCUO8d-EJiVdN6waRfGjfNan02Ms9c0LiTD6w"
 
 func TestConfigValidation(t *testing.T) {

@@ -16,7 +16,8 @@ import (
 // needs is resolved here, once, when a data set arrives: variation ids to pointers, values to
 // their typed forms, condition operands to numbers, sets and regexes, segment ids to
 // segments. Malformed definitions never fail compilation: they compile to conditions that
-// are false or to a flag whose evaluation reports ReasonError, as the protocol reference asks.
+// are false or to a flag whose evaluation reports ReasonError, where FeatBit's evaluation
+// server would throw.
 
 // flagType is a flag's variationType.
 type flagType uint8

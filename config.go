@@ -112,7 +112,8 @@ type Config struct {
 	// HTTPClient is used for polling and events. Default: a client with a 10 s timeout
 	// and a transport of its own, cloned from http.DefaultTransport, that keeps an idle
 	// connection for each concurrent events request.
-	// The WebSocket dialer uses its Transport's proxy setting if it is an *http.Transport.
+	// The WebSocket dialer uses its Transport's proxy, dial function and TLS settings if it
+	// is an *http.Transport.
 	HTTPClient *http.Client
 
 	// Listeners are registered before the client starts, so they see every event from the
@@ -121,13 +122,14 @@ type Config struct {
 	Listeners []Listener
 
 	// Logger receives the SDK's log records. Default: none (silent). The same records are
-	// delivered to EventLog... listeners whether or not a Logger is set.
+	// delivered to EventLog... listeners whether or not a Logger is set, except warnings
+	// about listeners themselves (one panicked, or missed events), which go to Logger only.
 	Logger *slog.Logger
 }
 
 // Listener is a callback for the given event types, for Config.Listeners.
 type Listener struct {
-	Events []EventType // the event types it receives, in the order they happen
+	Events []EventType // the event types it receives, in the order the SDK emits them
 	Func   func(Event) // called on the listener's own goroutine
 }
 

@@ -13,7 +13,7 @@ type result struct {
 	err    error
 }
 
-// evaluate runs FeatBit's evaluation algorithm (protocol reference §6.2): off, individual
+// evaluate runs FeatBit's evaluation algorithm as its evaluation server does: off, individual
 // targets, the first rule whose conditions all match, then the default rule. It is a pure
 // function of the compiled flag and the user, does not allocate, and never panics on any
 // compiled data: compilation has already turned malformed parts into false conditions or
@@ -72,7 +72,7 @@ func (f *flag) serve(d *dispatch, ec *evalCtx, reason Reason) result {
 
 var errNoSlice = wrapEvalError("the rollout's ranges do not cover the user's bucket")
 
-// inExperiment computes sendToExperiment for a served slice (protocol reference §6.7).
+// inExperiment computes sendToExperiment for a served slice, as FeatBit's evaluation server does.
 func (f *flag) inExperiment(d *dispatch, s *slice, ec *evalCtx, attr string, haveAttr bool) bool {
 	switch {
 	case f.exptTargets:

@@ -12,7 +12,7 @@ import (
 	"github.com/featflags/fbclient/internal/wire"
 )
 
-// bucket is an independent implementation of FeatBit's bucketing (protocol reference §6.6),
+// bucket is an independent implementation of FeatBit's bucketing (its evaluation server's dispatch algorithm),
 // used to compute expected rollout results.
 func bucket(key string) float64 {
 	sum := md5.Sum([]byte(key))
@@ -82,7 +82,7 @@ func TestRolloutEdges(t *testing.T) {
 	}
 }
 
-// sendToExperiment per protocol reference §6.7.
+// sendToExperiment as FeatBit's evaluation server computes it.
 func TestSendToExperiment(t *testing.T) {
 	mk := func(allTargets, included bool, expt float64, lo, hi float64) *flag {
 		w := boolFlag("expt-flag", true, 1)

@@ -99,8 +99,8 @@ func (c *Client) FlushAndWait(ctx context.Context) error {
 }
 
 // DroppedEvents returns how many insight events the client has dropped since it started:
-// events that found the buffer full (Config.EventCapacity), that FeatBit refused (400, 413,
-// 401/403 and every later event after a 401/403), that could not be delivered after the
+// events that found the buffer full (Config.EventCapacity), that FeatBit refused (an error
+// status such as 400 or 413, and 401/403 with every later event after it), that could not be delivered after the
 // retries, that Close could not send within Config.CloseTimeout, and events FeatBit would
 // reject that are never sent (a variation whose value or id is empty, an event larger than
 // Config.EventBatchBytes). Evaluation records that EventEvaluation listeners missed because
@@ -224,7 +224,7 @@ type flushRequest struct {
 	done chan struct{}
 }
 
-func newRecorder(capacity int, send bool, ls *listeners) *recorder {
+func newRecorder(capacity int, send bool, ls *listeners, warn func(string, ...any)) *recorder {
 	rc := &recorder{
 		queue:     mpsc.New[record](capacity),
 		capacity:  capacity,
@@ -233,7 +233,7 @@ func newRecorder(capacity int, send bool, ls *listeners) *recorder {
 		stop:      make(chan struct{}),
 		stopped:   make(chan struct{}),
 	}
-	rc.reporter.warn = ls.warn
+	rc.reporter.warn = warn
 	rc.reporter.interval = DefaultFlushInterval
 	rc.send.Store(send)
 	return rc

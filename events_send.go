@@ -124,7 +124,6 @@ func (s *eventSender) add(r *record, at time.Time) {
 func (s *eventSender) start() {
 	s.rc = s.c.events
 	s.rc.reporter.interval = s.interval
-	s.rc.reporter.warn = s.log.Warn
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Add(1 + senders)
 	go s.tick()

@@ -12,7 +12,7 @@ import (
 	"github.com/featflags/fbclient/internal/wire"
 )
 
-// The expected results of FeatBit's own SDK test suites (protocol reference §10), run
+// The expected results of FeatBit's own SDK test suites, run
 // against FeatBit's fixture file.
 func TestFeatBitFixture(t *testing.T) {
 	c := newOffline(t, "testdata/featbit_test_data.json")
@@ -139,7 +139,7 @@ func readELSFakes(t testing.TB) []byte {
 }
 
 // The evaluation server's verified snapshot for its test user: every flag serves its
-// default rule (protocol reference §10).
+// default rule.
 func TestELSFakes(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "els.json")
 	require.NoError(t, os.WriteFile(path, readELSFakes(t), 0o600))

@@ -34,11 +34,13 @@ const (
 	// EventFlagChanged: flag definitions changed, directly or through a segment they use.
 	// Payload: FlagKeys.
 	EventFlagChanged
-	// EventEventsDropped: insight events were dropped because the buffer was full or the
-	// server refused them. Payload: Dropped.
+	// EventEventsDropped: insight events were dropped: the buffer was full, FeatBit refused
+	// them, they were undelivered after the retries or unsent at Close's deadline, or FeatBit
+	// would have refused them (see Client.DroppedEvents). Payload: Dropped.
 	EventEventsDropped
 	// EventLogCritical, EventLogError, EventLogWarning, EventLogInfo and EventLogDebug carry
-	// every record the SDK logs at that level, whether or not Config.Logger is set.
+	// every record the SDK logs at that level, whether or not Config.Logger is set, except
+	// warnings about listeners themselves, which go to Config.Logger only.
 	// Payload: Log.
 	EventLogCritical
 	EventLogError
@@ -86,7 +88,7 @@ func EventTypes() []EventType {
 // field that goes with the type (see the EventType constants) is set, the others are nil.
 type Event struct {
 	Type    EventType // what happened
-	Time    time.Time // when it happened
+	Time    time.Time // when the SDK emitted it (see Client.On)
 	Message string    // a short description, e.g. "full data set applied"
 
 	Evaluation *Evaluation // EventEvaluation
@@ -123,7 +125,8 @@ type Fetch struct {
 type Dropped struct {
 	// Count is how many events this report covers; Total is how many since the client started.
 	Count, Total uint64
-	// Why is "buffer full", or the reason the server refused a batch.
+	// Why is the reason, such as "buffer full"; a report that covers several reasons lists
+	// each with its count, separated by "; ".
 	Why string
 }
 

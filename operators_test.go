@@ -21,7 +21,7 @@ func matchOp(op, operand, value string, absent bool) bool {
 	return c.match(&evalCtx{u: &u})
 }
 
-// Every operator with FeatBit evaluation-server semantics (protocol reference §6.5),
+// Every operator with FeatBit evaluation-server semantics,
 // including the absent-attribute column, where the attribute reads as "".
 func TestOperators(t *testing.T) {
 	type tc struct {

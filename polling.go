@@ -15,7 +15,7 @@ import (
 
 // Polling asks FeatBit's latest-all endpoint for the changes since the data the client holds
 // (everything the first time), one request at a time: the next request is scheduled only
-// after the previous one has ended (protocol doc §3). A success waits PollInterval; a server
+// after the previous one has ended. A success waits PollInterval; a server
 // or network failure backs off as streaming does, honouring Retry-After; 401 and 403 stop
 // polling for good.
 

@@ -18,7 +18,8 @@ const (
 	// data it received and keeps trying to reconnect. It becomes ready again when a data-sync
 	// message arrives, not on a mere reconnect.
 	StateStale
-	// StateFailed: FeatBit rejected the credentials (close code 4003); sync has stopped for
+	// StateFailed: FeatBit rejected the credentials (close code 4003 when streaming, HTTP 401
+	// or 403 when polling); sync has stopped for
 	// good. The client serves the data it has, if any. Status.Err matches
 	// ErrInitializationFailed.
 	StateFailed

@@ -21,7 +21,7 @@ import (
 	"github.com/featflags/fbclient/internal/wire"
 )
 
-// Streaming keeps one WebSocket open to FeatBit's /streaming endpoint (protocol doc §2). Each
+// Streaming keeps one WebSocket open to FeatBit's /streaming endpoint. Each
 // connection attempt gets a fresh token; once connected the client asks for the changes since
 // the data it holds (everything the first time) and then applies what the server pushes. A
 // connection that fails in any way that can pass is replaced after a backoff, for ever; only
@@ -38,7 +38,7 @@ const (
 	// deadPings is how many ping intervals without any message make a connection dead.
 	deadPings = 3
 	// defaultSyncTimeout bounds the wait for the reply to a data-sync request: FeatBit sends
-	// nothing at all when it fails to build one (§2.2).
+	// nothing at all when it fails to build one.
 	defaultSyncTimeout = 15 * time.Second
 	// defaultWriteWait is the deadline of every write on the WebSocket.
 	defaultWriteWait = 10 * time.Second
@@ -58,18 +58,17 @@ const (
 	defaultPollTimeout = time.Minute
 )
 
-// FeatBit close codes (§2.8).
+// FeatBit close codes.
 const (
 	closeInvalidRequest = 4003
 )
 
-// streamingVersion is sent as the version query parameter. FeatBit accepts "", "1" and "2"
-// (an absent version counts as 1) and only uses it as a log tag today; every evaluation
-// server and relay agent whose validator we could read lists "2" as supported, so the client
-// names the current protocol explicitly instead of relying on the default.
+// streamingVersion is sent as the version query parameter. FeatBit's evaluation server and
+// relay agent accept "", "1" and "2" (an absent version counts as 1) and only use it as a
+// log tag today; the client names the current protocol explicitly.
 const streamingVersion = "2"
 
-// Static messages the client sends (§2.3).
+// Static messages the client sends.
 var pingMessage = []byte(`{"messageType":"ping","data":{"timestamp":0}}`)
 
 func dataSyncRequest(ts int64) []byte {

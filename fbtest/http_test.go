@@ -152,7 +152,7 @@ func TestLoadJSON(t *testing.T) {
 	}
 }
 
-// insightBody is the example body of the protocol doc (§4.2).
+// insightBody is an insight request body in the shape FeatBit's SDKs send.
 const insightBody = `[
   {
     "user": {"keyId": "test-user-1", "name": "test-user-1", "customizedProperties": [ {"name": "country", "value": "us"} ]},

@@ -103,8 +103,9 @@ func newMonitor(out io.Writer) *monitor {
 // m.count), which return functions that unregister them.)
 func (m *monitor) listeners() []fbclient.Listener {
 	return []fbclient.Listener{
-		// One listener for all types receives them in the order they happened, so the
-		// printed lines tell a coherent story. Listeners run on their own goroutines: a
+		// One listener for all types receives them in the order the SDK emits them, so the
+		// printed lines tell a coherent story (evaluations are emitted about a millisecond
+		// after they happen, by the client's event goroutine). Listeners run on their own goroutines: a
 		// slow writer here never slows down an evaluation.
 		{Events: fbclient.EventTypes(), Func: m.print},
 		// Counting is a separate concern, so it gets its own listener for the one type it

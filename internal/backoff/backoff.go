@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Defaults used by New for zero arguments (protocol doc §2.9).
+// Defaults used by New for zero arguments (FeatBit's reconnect policy: 1 s doubling to 60 s).
 const (
 	DefaultFirst      = time.Second
 	DefaultMax        = 60 * time.Second

@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-// Vectors from the protocol reference, §6.6.
+// Vectors of FeatBit's evaluation server's dispatch algorithm.
 func TestPercentageVectors(t *testing.T) {
 	cases := []struct {
 		key  string

@@ -10,7 +10,7 @@ import (
 	"github.com/google/uuid"
 )
 
-// Fake secret from FeatBit's own test data (protocol doc §1.1).
+// Fake secret from FeatBit's own test data.
 const testSecret = "v3faJy3RCUO8d-EJiVdN6waRfGjfNan02Ms9c0LiTD6w"
 
 func TestBuildWorkedExample(t *testing.T) {
