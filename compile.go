@@ -85,16 +85,17 @@ func newVariation(id, value string, t flagType) variation {
 	return v
 }
 
-// parseBool accepts "true" and "false" in any case, for boolean, string and json flags. A
-// number flag never converts to bool.
+// parseBool accepts "true" and "false" in any case, and the other forms FeatBit's Go SDK
+// accepts through strconv.ParseBool ("1", "t", "T", "0", "f", "F"), for boolean, string and
+// json flags. A number flag never converts to bool.
 func parseBool(s string, t flagType) (bool, bool) {
 	if t == typeNumber || t == typeUnknown {
 		return false, false
 	}
 	switch {
-	case strings.EqualFold(s, "true"):
+	case strings.EqualFold(s, "true"), s == "1", s == "t", s == "T":
 		return true, true
-	case strings.EqualFold(s, "false"):
+	case strings.EqualFold(s, "false"), s == "0", s == "f", s == "F":
 		return false, true
 	}
 	return false, false

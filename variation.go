@@ -86,8 +86,8 @@ func typedDetail[T any](c *Client, key string, user *User, def T, conv func(*var
 }
 
 // BoolVariation returns the flag's value as a bool, or defaultValue if the flag cannot be
-// evaluated or its value is not "true" or "false" (in any case): a number flag is never a
-// bool.
+// evaluated or its value is not a bool: "true" or "false" in any case, or one of Go's
+// strconv.ParseBool forms "1", "t", "T", "0", "f", "F". A number flag is never a bool.
 func (c *Client) BoolVariation(flagKey string, user User, defaultValue bool) bool {
 	f, r := c.evaluate(flagKey, &user)
 	if r.v == nil || !r.v.boolOK {
