@@ -1,8 +1,11 @@
 package fbclient
 
 import (
+	"fmt"
 	"strings"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/dlclark/regexp2"
 
@@ -104,7 +107,7 @@ func compileCondition(c *wire.Condition, allowSegments bool) condition {
 	cond := condition{op: op, attr: newAttrSelector(c.Property), operand: c.Value, head: head8(c.Value)}
 	switch op {
 	case opMatchRegex, opNotMatchRegex:
-		re, err := regexp2.Compile(c.Value, regexp2.None)
+		re, err := regexp2.Compile(utf16Pattern(c.Value), regexp2.None)
 		if err != nil {
 			// FeatBit's server fails the evaluation on an invalid pattern; both
 			// operators are false here.
@@ -222,7 +225,7 @@ func (c *condition) match(ec *evalCtx) bool {
 	case opEndsWith:
 		return strings.HasSuffix(v, c.operand)
 	case opMatchRegex, opNotMatchRegex:
-		ok, err := c.re.MatchString(v)
+		ok, err := matchRegex(c.re, v)
 		if err != nil {
 			// A timeout: the condition is false either way.
 			return false
@@ -263,6 +266,67 @@ func (c *condition) match(ec *evalCtx) bool {
 			return n < c.num
 		default:
 			return n <= c.num
+		}
+	}
+	return false
+}
+
+// .NET matches regular expressions over UTF-16 code units, regexp2 over code points: they
+// differ on characters outside the Basic Multilingual Plane (emoji, for instance), which
+// are two units in .NET: "." matches half of one, and "{n}" counts both halves. Patterns and
+// values are given to regexp2 as UTF-16 units, one rune each, so that it sees what .NET does.
+
+// utf16Pattern writes every character of pattern outside the BMP as its two UTF-16 units,
+// escaped: an escaped character too, since .NET escapes the first unit and takes the second
+// as it is.
+func utf16Pattern(pattern string) string {
+	if !hasSupplementary(pattern) {
+		return pattern
+	}
+	var b strings.Builder
+	for i := 0; i < len(pattern); {
+		r, size := utf8.DecodeRuneInString(pattern[i:])
+		if r == '\\' && i+1 < len(pattern) {
+			next, nsize := utf8.DecodeRuneInString(pattern[i+1:])
+			if next > 0xFFFF {
+				r, size = next, 1+nsize // the escape adds nothing to a surrogate
+			} else {
+				b.WriteString(pattern[i : i+1+nsize]) // an escape pair, kept as it is
+				i += 1 + nsize
+				continue
+			}
+		}
+		if r > 0xFFFF {
+			hi, lo := utf16.EncodeRune(r)
+			fmt.Fprintf(&b, `\u%04X\u%04X`, hi, lo)
+		} else {
+			b.WriteString(pattern[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// matchRegex matches v as .NET would. Values without characters outside the BMP, nearly
+// all, are matched as they are.
+func matchRegex(re *regexp2.Regexp, v string) (bool, error) {
+	if !hasSupplementary(v) {
+		return re.MatchString(v)
+	}
+	units := utf16.Encode([]rune(v))
+	runes := make([]rune, len(units))
+	for i, u := range units {
+		runes[i] = rune(u)
+	}
+	return re.MatchRunes(runes)
+}
+
+// hasSupplementary reports whether s may hold a character outside the BMP: a UTF-8 lead
+// byte of a four-byte sequence.
+func hasSupplementary(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0xF0 {
+			return true
 		}
 	}
 	return false

@@ -212,6 +212,22 @@ func TestSegmentConditions(t *testing.T) {
 	}
 }
 
+// Regular expressions see characters outside the BMP as two UTF-16 units, as .NET does.
+func TestRegexUTF16(t *testing.T) {
+	for _, c := range []struct {
+		pattern, value string
+		want           bool
+	}{
+		{`^.$`, "😀", false}, {`^..$`, "😀", true}, {`^.{3}$`, "a😀", true},
+		{`^\uD83D\uDE00$`, "😀", true}, {`^😀$`, "😀", true}, {`^\😀$`, "😀", true},
+		{`^[😀]$`, "😀", false}, {`[😀]`, "😀", true}, {`^😀+$`, "😀😀", false}, {`^(😀)+$`, "😀😀", true},
+		{`^a.b$`, "a😀b", false}, {`^a..b$`, "a😀b", true}, {`^\\😀$`, `\😀`, true},
+		{`^.$`, "é", true}, {`^\w+$`, "héllo", true},
+	} {
+		assert.Equal(t, c.want, matchOp("MatchRegex", c.pattern, c.value, false), "%s on %q", c.pattern, c.value)
+	}
+}
+
 // A JSON null condition value makes every operator false, the negated ones included, as on
 // FeatBit's evaluation server; a null item of a list equals no value.
 func TestNullOperands(t *testing.T) {
