@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -292,7 +294,8 @@ func (s *streaming) serve(ctx context.Context, conn *websocket.Conn, red *redact
 	ts := s.c.dataVersion()
 	synced := make(chan struct{}, 1)
 	readDone := make(chan error, 1)
-	go func() { readDone <- s.read(conn, ts == 0, synced) }()
+	var receiving atomic.Bool
+	go func() { readDone <- s.read(conn, ts == 0, synced, &receiving) }()
 
 	s.c.fetchStarted(Fetch{Mode: modeStreaming, Timestamp: ts})
 	var wasSynced bool
@@ -335,6 +338,12 @@ func (s *streaming) serve(ctx context.Context, conn *websocket.Conn, red *redact
 			markSynced()
 			syncTimer.Stop()
 		case <-syncTimer.C:
+			if receiving.Load() {
+				// A message is still arriving, slowly but surely (the reader's deadline
+				// bounds the silence): a large data set on a slow link.
+				syncTimer.Reset(s.t.syncTimeout)
+				continue
+			}
 			s.finish(conn, readDone, websocket.CloseGoingAway, "data-sync timeout")
 			return ended(outcome{err: fmt.Errorf("fbclient: streaming: no reply to the data-sync request within %v", s.t.syncTimeout)})
 		case <-ping.C:
@@ -409,9 +418,11 @@ func closeText(ce *websocket.CloseError) string {
 }
 
 // read is the connection's reader: it applies every message as it arrives and keeps the read
-// deadline one liveness bound ahead of the last sign of life. wantFull is set when the
-// data-sync request asked for everything: then only a full data set answers it.
-func (s *streaming) read(conn *websocket.Conn, wantFull bool, synced chan<- struct{}) error {
+// deadline one liveness bound ahead of the last sign of life, every chunk of a message
+// included, so a large message on a slow link is not taken for silence; receiving is set
+// while a message is arriving. wantFull is set when the data-sync request asked for
+// everything: then only a full data set answers it.
+func (s *streaming) read(conn *websocket.Conn, wantFull bool, synced chan<- struct{}, receiving *atomic.Bool) error {
 	alive := func() { _ = conn.SetReadDeadline(time.Now().Add(s.t.deadAfter)) }
 	alive()
 	conn.SetPongHandler(func(string) error { alive(); return nil })
@@ -421,7 +432,13 @@ func (s *streaming) read(conn *websocket.Conn, wantFull bool, synced chan<- stru
 		return nil
 	})
 	for {
-		typ, msg, err := conn.ReadMessage()
+		typ, r, err := conn.NextReader()
+		if err != nil {
+			return err
+		}
+		receiving.Store(true)
+		msg, err := io.ReadAll(progressReader{r, alive})
+		receiving.Store(false)
 		if err != nil {
 			return err
 		}
@@ -437,6 +454,20 @@ func (s *streaming) read(conn *websocket.Conn, wantFull bool, synced chan<- stru
 			}
 		}
 	}
+}
+
+// progressReader calls alive after every read that returned data.
+type progressReader struct {
+	r     io.Reader
+	alive func()
+}
+
+func (p progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.alive()
+	}
+	return n, err
 }
 
 // handle applies one message and reports whether it answers the data-sync request. A message

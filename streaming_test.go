@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -507,6 +508,60 @@ func TestStreamingDataSyncTimeout(t *testing.T) {
 	for _, r := range srv.DataSyncRequests() {
 		assert.Equal(t, int64(0), r.Timestamp, "still asking for everything")
 	}
+}
+
+// A large data set that arrives slowly, in chunks, is not taken for a missing reply or a
+// silent server: the client becomes ready once it has all of it.
+func TestStreamingSlowLargeMessage(t *testing.T) {
+	checkLeaks(t)
+	flags := make([]wire.Flag, 300)
+	for i := range flags {
+		flags[i] = boolFlag(fmt.Sprintf("flag-%03d", i), true, 1)
+	}
+	msg, err := json.Marshal(map[string]any{"messageType": "data-sync", "data": full(flags)})
+	require.NoError(t, err)
+	const chunk = 4 << 10
+	require.Greater(t, len(msg), 10*chunk)
+
+	done := make(chan struct{})
+	up := websocket.Upgrader{WriteBufferSize: 1024}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		if _, _, err := conn.ReadMessage(); err != nil { // the data-sync request
+			return
+		}
+		wr, err := conn.NextWriter(websocket.TextMessage)
+		if err != nil {
+			return
+		}
+		for rest := msg; len(rest) > 0; {
+			n := min(chunk, len(rest))
+			if _, err := wr.Write(rest[:n]); err != nil {
+				return
+			}
+			rest = rest[n:]
+			time.Sleep(10 * time.Millisecond) // the slow link under test, not synchronization
+		}
+		if wr.Close() != nil {
+			return
+		}
+		<-done
+	}))
+	t.Cleanup(hs.Close)
+	t.Cleanup(func() { close(done) })
+	wsURL := "ws" + strings.TrimPrefix(hs.URL, "http")
+	c, w := startURL(t, wsURL, hs.URL, testSecret, opts{startWait: -1, tune: func(st *syncTimings) {
+		st.syncTimeout = 30 * time.Millisecond
+		st.deadAfter = 500 * time.Millisecond
+		st.backoffFirst, st.backoffMax = time.Hour, time.Hour // a failed attempt fails the test
+	}})
+	require.NoError(t, c.WaitForInitialization(testCtx(t)))
+	assert.Equal(t, len(flags), c.AllVariations(anyUser).Len())
+	assert.Zero(t, w.count(isType(EventNetworkFetchError)))
 }
 
 // A server that accepts the connection and never answers the upgrade does not hold up Close.
