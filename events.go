@@ -100,10 +100,10 @@ func (c *Client) FlushAndWait(ctx context.Context) error {
 
 // DroppedEvents returns how many insight events the client has dropped since it started:
 // events that found the buffer full (Config.EventCapacity), that FeatBit refused (an error
-// status such as 400 or 413, and 401/403 with every later event after it), that could not be delivered after the
-// retries, that Close could not send within Config.CloseTimeout, and events FeatBit would
-// reject that are never sent (a variation whose value or id is empty, an event larger than
-// Config.EventBatchBytes). Evaluation records that EventEvaluation listeners missed because
+// status such as 400 or 413, and 401/403 with every later event after it), that could not
+// be delivered after the retries, that Close could not send within Config.CloseTimeout,
+// and events FeatBit would reject that are never sent (a variation whose value or id is
+// empty, an event larger than Config.EventBatchBytes). Evaluation records that EventEvaluation listeners missed because
 // the buffer was full are counted too, even when events are not sent. Every drop is also
 // reported to EventEventsDropped listeners and, rate-limited, in the log.
 func (c *Client) DroppedEvents() uint64 {
