@@ -373,7 +373,9 @@ func (s *eventSender) deliver(b *batch) (dropReason, bool) {
 		}
 		if retryAfter > 0 {
 			// The server asked every request to wait.
-			s.pause(time.Now().Add(min(retryAfter, maxRetryAfter)))
+			wait := min(retryAfter, maxRetryAfter)
+			s.pause(time.Now().Add(wait))
+			s.log.Debug("fbclient: FeatBit asked to wait before sending more insight events", "status", status, "retryAfter", wait)
 			continue
 		}
 		if bo == nil {

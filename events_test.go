@@ -464,6 +464,43 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	assert.Len(t, srv.Events(), 1)
 }
 
+// A Retry-After holds back every request, not only the retry of the batch that got it.
+func TestRetryAfterPausesEverySender(t *testing.T) {
+	checkLeaks(t)
+	srv := fbtest.NewTestServer(t)
+	paused := make(chan struct{}, 1)
+	onDebug := func(e Event) {
+		if strings.Contains(e.Message, "asked to wait") {
+			select {
+			case paused <- struct{}{}:
+			default:
+			}
+		}
+	}
+	c := newEventsClient(t, srv, Config{FlushInterval: time.Hour,
+		Listeners: []Listener{{Events: []EventType{EventLogDebug}, Func: onDebug}}})
+	srv.FailEvents(1, http.StatusTooManyRequests, time.Second)
+	u := NewUser("u")
+	require.NoError(t, c.Track(u, "first"))
+	c.Flush()
+	select {
+	case <-paused:
+	case <-testCtx(t).Done():
+		t.Fatal("the client never took the Retry-After")
+	}
+	// The pause is set: the next batch goes to another sender, which must wait too.
+	require.NoError(t, c.Track(u, "second"))
+	require.NoError(t, c.FlushAndWait(testCtx(t)))
+	reqs := srv.EventRequests()
+	require.Len(t, reqs, 3)
+	require.Equal(t, http.StatusTooManyRequests, reqs[0].Status)
+	for _, r := range reqs[1:] {
+		assert.Equal(t, http.StatusOK, r.Status)
+		assert.GreaterOrEqual(t, r.Time.Sub(reqs[0].Time), time.Second, "a request during the pause")
+	}
+	assert.Len(t, srv.Events(), 2)
+}
+
 func TestRefusedBatchIsDropped(t *testing.T) {
 	cases := []struct {
 		status int
