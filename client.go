@@ -222,16 +222,17 @@ func (c *Client) WaitForInitialization(ctx context.Context) error {
 
 // On registers fn to be called for every event of type t and returns a function that
 // unregisters it. Each listener is called on its own goroutine, never on the caller's or
-// the SDK's paths, so a listener that panics or falls behind affects no one else; a panic
-// is logged to Config.Logger with its stack, at most once per 30 s per listener.
+// the SDK's paths, so a listener that panics or falls behind affects no one else. Panics
+// and misses are logged to Config.Logger with the listener's name (ListenerName): the first
+// at once (a panic with its stack), then at most one line per 30 s per listener, counting
+// those in between.
 //
-// Delivery: a listener receives, once and in the order they were emitted, every event of
-// its types that the SDK emits from its registration until off is called or Close's
-// deadline passes, except events that find its queue full (ListenerQueueSize, default
-// 4096), in whose place it receives one EventMissed event saying how many it missed.
+// Delivery: between its registration and off or Close, a listener receives every event of
+// its types that the SDK emits, once and in the order emitted, except events that find its
+// queue full (ListenerQueueSize, default 4096), in whose place it receives one EventMissed
+// event saying how many it missed, and events still queued when Close's deadline passes.
 //
-// Misses are also counted and logged to Config.Logger with the listener's name
-// (ListenerName). A listener for EventClientReady registered after the client became ready
+// A listener for EventClientReady registered after the client became ready
 // is called at once. EventEvaluation events are emitted by the client's event goroutine
 // about a millisecond after the evaluation, so they can come after sync events that
 // happened later; evaluations the event buffer has no room for are never emitted, and are

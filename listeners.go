@@ -390,8 +390,11 @@ func (ls *listeners) run(l *listener) {
 	defer ls.wg.Done()
 	var missLog, panicLog warnLimit
 	defer func() { // what the rate limit held back
-		if n := missLog.pending; n > 0 {
-			ls.warnMissed(l, n)
+		l.mu.Lock()
+		n, total := missLog.pending+l.gap, l.missed // a gap may be left undelivered
+		l.mu.Unlock()
+		if n > 0 {
+			ls.warnMissed(l, n, total)
 		}
 		if n := panicLog.pending; n > 0 {
 			ls.warn("fbclient: a listener panicked", "listener", l.name, "panics", n, "panic", panicLog.last)
@@ -417,17 +420,14 @@ func (ls *listeners) run(l *listener) {
 		}
 		if e.Type == EventMissed {
 			if n, log := missLog.add(e.Missed.Count, ls.clock()); log {
-				ls.warnMissed(l, n)
+				ls.warnMissed(l, n, e.Missed.Total)
 			}
 		}
 		ls.call(l, e, &panicLog)
 	}
 }
 
-func (ls *listeners) warnMissed(l *listener, n uint64) {
-	l.mu.Lock()
-	total := l.missed
-	l.mu.Unlock()
+func (ls *listeners) warnMissed(l *listener, n, total uint64) {
 	ls.warn("fbclient: a listener missed events: its queue was full", "listener", l.name, "missed", n, "total", total, "queueSize", l.size)
 }
 
