@@ -160,6 +160,10 @@ const LevelCritical = slog.LevelError + 4
 // ListenerQueueSize says otherwise.
 const defaultListenerQueue = 4096
 
+// keptListenerQueue is the largest queue capacity a listener keeps once its queue is empty;
+// a larger one, grown in a burst, is given back.
+const keptListenerQueue = 1024
+
 // listenerLogInterval is the least time between two warnings of one kind (missed events,
 // panics) about one listener. The first is logged at once; later ones cover everything
 // since the last, and a listener that stops logs what was left unreported.
@@ -337,12 +341,15 @@ func (l *listener) put(e Event) bool {
 		clear(l.queue[n:])
 		l.queue, l.head = l.queue[:n], 0
 	}
+	wasEmpty := l.head == len(l.queue) // only then may the runner be waiting
 	if l.gap > 0 {
 		l.queue = append(l.queue, l.notice())
 	}
 	l.queue = append(l.queue, e)
 	l.mu.Unlock()
-	l.signal()
+	if wasEmpty {
+		l.signal()
+	}
 	return true
 }
 
@@ -374,7 +381,7 @@ func (l *listener) next() (e Event, ok, done bool) {
 		if l.head == len(l.queue) { // empty: start over, giving back a burst's memory
 			l.head = 0
 			l.queue = l.queue[:0]
-			if cap(l.queue) > 64 {
+			if cap(l.queue) > keptListenerQueue {
 				l.queue = nil
 			}
 		}
