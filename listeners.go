@@ -181,15 +181,17 @@ type listenerOptions struct {
 
 // ListenerName names the listener in the SDK's warnings about it (it panicked, it missed
 // events). Default: "listener N", N counting the client's listeners from 1 in the order they
-// were registered, Config.Listeners first. Names need not be unique.
+// were registered, Config.Listeners first ("listener N (value of flag K)" for
+// OnValueChange). Names need not be unique.
 func ListenerName(name string) ListenerOption {
 	return func(o *listenerOptions) { o.name = name }
 }
 
 // ListenerQueueSize sets how many events may wait for the listener while it is busy; an
 // event emitted while the queue is full is missed (see EventMissed). Default 4096; n < 1
-// means the default. Memory is used only by events actually waiting, so a listener that
-// must keep up with bursts, such as one counting evaluations, can have a large queue.
+// means the default. Memory grows with the events actually waiting, not with the size, so
+// a listener that must keep up with bursts, such as one counting evaluations, can have a
+// large queue.
 func ListenerQueueSize(n int) ListenerOption {
 	return func(o *listenerOptions) { o.queueSize = n }
 }
