@@ -10,6 +10,7 @@ type result struct {
 	v      *variation
 	reason Reason
 	inExpt bool
+	split  bool // a percentage rollout chose v
 	err    error
 }
 
@@ -63,7 +64,7 @@ func (f *flag) serve(d *dispatch, ec *evalCtx, reason Reason) result {
 				continue
 			}
 		}
-		return result{v: s.v, reason: reason, inExpt: f.inExperiment(d, s, ec, attr, hashed)}
+		return result{v: s.v, reason: reason, inExpt: f.inExperiment(d, s, ec, attr, hashed), split: !s.full}
 	}
 	// The slices leave a gap where this user's bucket falls. FeatBit's server would serve an
 	// empty variation; the caller gets the default instead.

@@ -81,6 +81,9 @@ type EvalDetail struct {
 	Reason Reason `json:"reason"`
 	// InExperiment is FeatBit's sendToExperiment: the evaluation counts for an experiment.
 	InExperiment bool `json:"sendToExperiment"`
+	// Split reports that a percentage rollout chose the variation: the rule or default rule
+	// that served it gives this variation a share of users between 0 and 100%.
+	Split bool `json:"split"`
 	// Err is nil on success; on fallback it matches one of ErrClientNotReady,
 	// ErrFlagNotFound, ErrInvalidUser, ErrWrongType or ErrEvaluation with errors.Is.
 	Err error `json:"-"`

@@ -37,7 +37,7 @@ func (c *Client) record(f *flag, r *result, u *User) {
 }
 
 func detail(key string, r *result, value string) EvalDetail {
-	d := EvalDetail{FlagKey: key, Value: value, Reason: r.reason, InExperiment: r.inExpt, Err: r.err}
+	d := EvalDetail{FlagKey: key, Value: value, Reason: r.reason, InExperiment: r.inExpt, Split: r.split, Err: r.err}
 	if r.v != nil {
 		d.VariationID = r.v.id
 	}
