@@ -1,0 +1,153 @@
+package openfeature
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/featflags/fbclient"
+	"github.com/featflags/fbclient/fbtest"
+	of "github.com/open-feature/go-sdk/openfeature"
+)
+
+// Live changes are CONFIGURATION_CHANGED events with the keys of the changed flags, those
+// changed through a segment included; a lost connection is STALE until data arrives again.
+func TestEventsLiveChangesStaleReconnect(t *testing.T) {
+	checkLeaks(t)
+	srv := fbtest.NewTestServer(t)
+	srv.SetSegments(fbtest.Segment("beta").Included("alice"))
+	srv.SetFlags(
+		fbtest.Flag("checkout"),
+		fbtest.Flag("beta-banner").Rule("beta users", 0, fbtest.InSegment("beta")).Fallthrough(1),
+	)
+	h := newHarness(t, streaming(t, srv, srv.Secret()))
+	h.ready(t)
+	ctx := testCtx(t)
+
+	srv.SetFlags(fbtest.Flag("checkout").On(false))
+	assert.Equal(t, []string{"checkout"}, h.event(t, of.ProviderConfigChange).FlagChanges)
+	on, err := h.flags.BooleanValue(ctx, "checkout", true, user("bob", nil))
+	require.NoError(t, err)
+	assert.False(t, on)
+
+	srv.SetSegments(fbtest.Segment("beta").Included("alice", "bob"))
+	assert.Equal(t, []string{"beta-banner"}, h.event(t, of.ProviderConfigChange).FlagChanges)
+	on, err = h.flags.BooleanValue(ctx, "beta-banner", false, user("bob", nil))
+	require.NoError(t, err)
+	assert.True(t, on)
+
+	// The connection drops: STALE, and the last data is still served; the client reconnects
+	// and gets data: READY.
+	srv.DropConnections()
+	h.event(t, of.ProviderStale)
+	on, err = h.flags.BooleanValue(ctx, "beta-banner", false, user("bob", nil))
+	require.NoError(t, err)
+	assert.True(t, on)
+	h.event(t, of.ProviderReady)
+	assert.Equal(t, of.ReadyState, h.flags.State())
+
+	// Changes go on after the reconnect. (The patch received on reconnecting may report
+	// beta-banner again: FeatBit gives a flag a new version when a segment it uses changes.)
+	srv.SetFlags(fbtest.Flag("checkout").On(true))
+	for {
+		if keys := h.event(t, of.ProviderConfigChange).FlagChanges; slices.Contains(keys, "checkout") {
+			assert.Equal(t, []string{"checkout"}, keys)
+			break
+		}
+	}
+}
+
+// FeatBit closing the stream with 4003 (secret rejected) after the provider is ready is an
+// ERROR event; the provider keeps serving the last data.
+func TestEventsRejectedAfterReady(t *testing.T) {
+	checkLeaks(t)
+	srv := fbtest.NewTestServer(t)
+	srv.SetFlags(fbtest.Flag("checkout").Fallthrough(1))
+	h := newHarness(t, streaming(t, srv, srv.Secret()))
+	h.ready(t)
+
+	srv.CloseStreams(fbtest.CloseInvalidRequest, "invalid request, close by server")
+	d := h.event(t, of.ProviderError)
+	assert.Contains(t, d.Message, "stopped syncing")
+	assert.Equal(t, of.ErrorState, h.flags.State())
+	on, err := h.flags.BooleanValue(testCtx(t), "checkout", true, user("bob", nil))
+	require.NoError(t, err)
+	assert.False(t, on)
+}
+
+// A secret FeatBit rejects at start-up fails initialisation with PROVIDER_FATAL: the
+// OpenFeature SDK then answers every evaluation with the default.
+func TestInitRejectedSecret(t *testing.T) {
+	checkLeaks(t)
+	srv := fbtest.NewTestServer(t)
+	other := fbtest.NewTestServer(t)
+	srv.SetFlags(fbtest.Flag("checkout"))
+	h := newHarness(t, streaming(t, srv, other.Secret()))
+	err := h.set(t, testCtx(t))
+	var initErr *of.ProviderInitError
+	require.ErrorAs(t, err, &initErr)
+	assert.Equal(t, of.ProviderFatalCode, initErr.ErrorCode)
+	assert.NotContains(t, err.Error(), other.Secret())
+	h.event(t, of.ProviderError)
+	assert.Equal(t, of.FatalState, h.flags.State())
+	d, err := h.flags.BooleanValueDetails(testCtx(t), "checkout", false, user("bob", nil))
+	require.Error(t, err)
+	assert.Equal(t, of.ProviderFatalCode, d.ErrorCode)
+	assert.False(t, d.Value)
+}
+
+// Initialisation that ends before the client has data is an ERROR; evaluations then answer
+// PROVIDER_NOT_READY from the client, until the data arrives and the provider emits READY.
+func TestInitTimesOutThenReady(t *testing.T) {
+	checkLeaks(t)
+	srv := fbtest.NewTestServer(t)
+	srv.SetFlags(fbtest.Flag("checkout").Fallthrough(1))
+	srv.HoldDataSync()
+	h := newHarness(t, streaming(t, srv, srv.Secret()))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := h.set(t, ctx)
+	require.True(t, errors.Is(err, context.Canceled), err)
+	h.event(t, of.ProviderError)
+	assert.Equal(t, of.ErrorState, h.flags.State())
+
+	d, err := h.flags.BooleanValueDetails(testCtx(t), "checkout", true, user("bob", nil))
+	require.Error(t, err)
+	assert.Equal(t, of.ProviderNotReadyCode, d.ErrorCode)
+	assert.True(t, d.Value)
+
+	srv.ReleaseDataSync()
+	h.event(t, of.ProviderReady)
+	assert.Equal(t, of.ReadyState, h.flags.State())
+	on, err := h.flags.BooleanValue(testCtx(t), "checkout", true, user("bob", nil))
+	require.NoError(t, err)
+	assert.False(t, on)
+}
+
+// Shutting the API down closes the client; KeepClientOpen leaves it to the application.
+func TestShutdown(t *testing.T) {
+	checkLeaks(t)
+	srv := fbtest.NewTestServer(t)
+	srv.SetFlags(fbtest.Flag("checkout"))
+
+	client := streaming(t, srv, srv.Secret())
+	h := newHarness(t, client)
+	h.ready(t)
+	require.NoError(t, h.api.Shutdown(testCtx(t)))
+	assert.Equal(t, fbclient.StateClosed, client.Status().State)
+	require.NoError(t, h.provider.ShutdownWithContext(testCtx(t)), "a second shutdown does nothing")
+	var initErr *of.ProviderInitError
+	require.ErrorAs(t, h.provider.InitWithContext(testCtx(t), of.EvaluationContext{}), &initErr)
+
+	kept := streaming(t, srv, srv.Secret())
+	h2 := newHarness(t, kept, KeepClientOpen())
+	h2.ready(t)
+	require.NoError(t, h2.api.Shutdown(testCtx(t)))
+	assert.Equal(t, fbclient.StateReady, kept.Status().State)
+	assert.True(t, kept.BoolVariation("checkout", fbclient.NewUser("bob"), false))
+	require.NoError(t, kept.Close())
+}
