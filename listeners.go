@@ -47,6 +47,12 @@ const (
 	EventLogWarning
 	EventLogInfo
 	EventLogDebug
+	// EventStatusChanged: the client's state changed (see State): NotReady → Ready on the
+	// first data set, Ready → Stale when sync fails, Stale → Ready when data arrives again,
+	// any → Failed, any → Closed. A new Status.Err alone is no change. It is emitted in order
+	// with the other sync events, after the one that caused it. Payload: StatusChange, and
+	// Err when the new status has one.
+	EventStatusChanged
 
 	numEventTypes = iota + 1
 )
@@ -65,6 +71,7 @@ var eventTypeNames = [numEventTypes]string{
 	EventLogWarning:         "log warning",
 	EventLogInfo:            "log info",
 	EventLogDebug:           "log debug",
+	EventStatusChanged:      "status changed",
 }
 
 // String returns a short lower-case name of the type, such as "flag changed".
@@ -97,6 +104,9 @@ type Event struct {
 	Dropped    *Dropped    // EventEventsDropped
 	Log        *LogRecord  // EventLog...
 	Err        error       // EventNetworkFetchError; log records with an error attribute
+
+	// StatusChange is the payload of EventStatusChanged; Err is then the new status's error.
+	StatusChange *StatusChange
 }
 
 // Evaluation describes one evaluation that served a variation.
@@ -111,8 +121,9 @@ type Evaluation struct {
 
 // Fetch describes a sync request or its outcome.
 type Fetch struct {
-	// Mode is "streaming" or "polling".
-	Mode string
+	// Mode is how the client gets its data: SyncStreaming, SyncPolling, or SyncCustom for
+	// Config.DataSource.
+	Mode SyncMode
 	// Timestamp is the data version the request asked from (0 for everything).
 	Timestamp int64
 	// Flags and Segments count the items received (0 for EventNetworkFetch).
