@@ -98,12 +98,13 @@ func (s *clientSink) Stop(err error) {
 	f := Fetch{Mode: s.mode, Timestamp: c.dataVersion()}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	change := c.setStatusLocked(StateFailed, err) // before the gate opens: a waiter sees it
-	c.failErr = err
-	close(c.failed)
+	change := c.setStatusLocked(StateFailed, err)
 	c.listeners.emit(Event{Type: EventNetworkFetchError, Time: time.Now(), Message: err.Error(), Fetch: &f, Err: err})
 	c.emitStatus(change)
 	c.log.Log(context.Background(), LevelCritical, "fbclient: sync stopped for good", "error", err)
+	// Last: whoever WaitForInitialization lets go finds all the above done.
+	c.failErr = err
+	close(c.failed)
 }
 
 // Logger returns the client's logger.

@@ -208,17 +208,17 @@ func (s *streamer) connect(ctx context.Context) outcome {
 func (s *streamer) serve(ctx context.Context, conn *websocket.Conn, red *redactor) outcome {
 	conn.SetReadLimit(s.t.readLimit)
 	ts := s.sink.Version()
-	synced := make(chan struct{}, 1)
+	synced := make(chan time.Time, 1) // when the reply was received
 	readDone := make(chan error, 1)
 	var receiving atomic.Bool
 	go func() { readDone <- s.read(conn, ts == 0, synced, &receiving) }()
 
 	s.sink.Started(Fetch{Timestamp: ts})
 	var wasSynced bool
-	markSynced := func() {
+	markSynced := func(at time.Time) {
 		if !wasSynced {
 			wasSynced = true
-			s.backoff.Connected(s.t.now())
+			s.backoff.Connected(at)
 			if s.failures > 0 {
 				s.log.Info("fbclient: streaming sync restored", "failures", s.failures)
 				s.failures = 0
@@ -229,8 +229,8 @@ func (s *streamer) serve(ctx context.Context, conn *websocket.Conn, red *redacto
 	// still counts.
 	ended := func(o outcome) outcome {
 		select {
-		case <-synced:
-			markSynced()
+		case at := <-synced:
+			markSynced(at)
 		default:
 		}
 		o.synced = wasSynced
@@ -249,8 +249,8 @@ func (s *streamer) serve(ctx context.Context, conn *websocket.Conn, red *redacto
 			return outcome{}
 		case err := <-readDone: // policy F4, F5, F7
 			return ended(s.readFailed(conn, red, err))
-		case <-synced:
-			markSynced()
+		case at := <-synced:
+			markSynced(at)
 			syncTimer = nil
 		case <-syncTimer:
 			if receiving.Load() {
@@ -337,8 +337,8 @@ func closeText(ce *websocket.CloseError) string {
 // deadline one liveness bound ahead of the last sign of life, every chunk of a message
 // included, so a large message on a slow link is not taken for silence; receiving is set
 // while a message is arriving. wantFull is set when the data-sync request asked for
-// everything: then only a full data set answers it.
-func (s *streamer) read(conn *websocket.Conn, wantFull bool, synced chan<- struct{}, receiving *atomic.Bool) error {
+// everything: then only a full data set answers it, and synced is told when it came.
+func (s *streamer) read(conn *websocket.Conn, wantFull bool, synced chan<- time.Time, receiving *atomic.Bool) error {
 	alive := func() { _ = conn.SetReadDeadline(time.Now().Add(s.t.deadAfter)) }
 	alive()
 	conn.SetPongHandler(func(string) error { alive(); return nil })
@@ -363,9 +363,10 @@ func (s *streamer) read(conn *websocket.Conn, wantFull bool, synced chan<- struc
 			s.log.Warn("fbclient: skipped a binary streaming message", "bytes", len(msg)) // policy F8
 			continue
 		}
+		at := s.t.now() // before the data is applied, so that whoever sees it sees a later time
 		if s.handle(msg, wantFull) {
 			select {
-			case synced <- struct{}{}:
+			case synced <- at:
 			default:
 			}
 		}

@@ -402,6 +402,109 @@ func TestStreamingStaleWhileDown(t *testing.T) {
 	w.until(t, "ready again", func() bool { return c.Status().State == StateReady })
 }
 
+// Listeners hear every change of state, in order with the sync events that caused it: ready
+// with the first data set, stale when the connection drops, ready again when data arrives
+// after the reconnect, closed by Close. Failures while stale change nothing more.
+func TestStreamingStatusEvents(t *testing.T) {
+	checkLeaks(t)
+	srv := fbtest.NewTestServer(t)
+	srv.SetFlags(fbtest.Flag("f").On(true))
+	c, w := start(t, srv, opts{})
+	srv.RefuseConnections(http.StatusServiceUnavailable)
+	srv.DropConnections()
+	require.NoError(t, srv.WaitFor(testCtx(t), func() bool { return srv.Stats().StreamsRefused >= 2 }))
+	srv.RefuseConnections(0)
+	w.until(t, "ready again", func() bool { return c.Status().State == StateReady })
+	require.NoError(t, c.Close())
+
+	var evs []Event
+	for _, e := range w.snapshot() {
+		if slices.Contains(syncEvents, e.Type) {
+			evs = append(evs, e)
+		}
+	}
+	got := slices.Compact(describe(evs)) // however many attempts were refused
+	assert.Equal(t, []string{
+		"network fetch: streaming",
+		"network fetch full: streaming",
+		"status changed: not ready -> ready",
+		"client ready",
+		"network fetch error: streaming", // the drop
+		"status changed: ready -> stale",
+		"network fetch error: streaming", // the refused attempts
+		"network fetch: streaming",
+		"network fetch cached: streaming", // nothing changed meanwhile
+		"status changed: stale -> ready",
+		"status changed: ready -> closed",
+	}, got)
+	for i, e := range evs {
+		if e.Type == EventStatusChanged && e.StatusChange.Status.State == StateStale {
+			require.Error(t, e.Err)
+			assert.Equal(t, evs[i-1].Err, e.Err, "the status carries the failure that caused it")
+			assert.Equal(t, e.Err, e.StatusChange.Status.Err)
+		}
+	}
+}
+
+// After a connection that delivered data and stayed up a while, the first reconnect comes
+// within a second, whatever happened before; a server that drops each connection soon after
+// it starts gets ever fewer attempts; no wait exceeds 30 s. The client's clock is the test's.
+func TestStreamingReconnectBackoff(t *testing.T) {
+	checkLeaks(t)
+	var ahead atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+	srv := fbtest.NewTestServer(t, fbtest.WithClock(now)) // the tokens are built on the same clock
+	srv.SetFlags(fbtest.Flag("f").On(true))
+	zz := newSleeps(time.Millisecond)
+	c, w := start(t, srv, opts{tune: func(st *syncTimings) {
+		st.backoffFirst, st.backoffMax, st.backoffReset = 0, 0, 0 // the defaults
+		st.rand = func() float64 { return 0.9999 }                // the longest draw
+		st.now = now
+		st.sleep = zz.sleep
+	}})
+	nextWait := func() time.Duration {
+		t.Helper()
+		select {
+		case d := <-zz.entered:
+			return d
+		case <-testCtx(t).Done():
+			t.Fatal("the client did not back off")
+			return 0
+		}
+	}
+	ready := func() { w.until(t, "ready", func() bool { return c.Status().State == StateReady }) }
+
+	// A long outage: the waits grow up to the cap.
+	srv.RefuseConnections(http.StatusServiceUnavailable)
+	srv.DropConnections()
+	var waits []time.Duration
+	for range 8 {
+		waits = append(waits, nextWait())
+	}
+	assert.LessOrEqual(t, waits[0], time.Second)
+	assert.IsNonDecreasing(t, waits)
+	assert.Greater(t, waits[7], 15*time.Second, "the waits reach the cap")
+	assert.LessOrEqual(t, waits[7], 30*time.Second)
+
+	// The server is back; the connection delivers data and stays up 10 s, then drops.
+	srv.RefuseConnections(0)
+	ready()
+	ahead.Add(int64(10 * time.Second))
+	srv.DropConnections()
+	assert.LessOrEqual(t, nextWait(), time.Second, "quick after a healthy connection")
+
+	// Now every connection drops right after its data-sync: the waits grow again.
+	ready()
+	var flapping []time.Duration
+	for range 3 {
+		srv.DropConnections()
+		flapping = append(flapping, nextWait())
+		ready()
+	}
+	assert.Greater(t, flapping[0], time.Second)
+	assert.IsIncreasing(t, flapping)
+}
+
 // 4003 means the credentials were rejected: no reconnect, a permanent failure.
 func TestStreamingRejectedCredentials(t *testing.T) {
 	checkLeaks(t)
@@ -420,6 +523,10 @@ func TestStreamingRejectedCredentials(t *testing.T) {
 	assert.Equal(t, StateFailed, st.State)
 	assert.ErrorIs(t, st.Err, ErrInitializationFailed)
 	assert.False(t, c.Initialized())
+	change := w.find(t, "the status change", isType(EventStatusChanged)).StatusChange
+	assert.Equal(t, StateNotReady, change.Previous, "straight to failed")
+	assert.Equal(t, StateFailed, change.Status.State)
+	assert.ErrorIs(t, change.Status.Err, ErrInitializationFailed)
 	assert.Contains(t, w.logs.String(), "sync stopped for good")
 
 	require.NoError(t, c.Close()) // waits for the synchronizer to stop
@@ -717,7 +824,8 @@ func TestStreamingNeverLeaksSecret(t *testing.T) {
 	checkLeaks(t)
 	srv := fbtest.NewTestServer(t)
 	srv.SetFlags(fbtest.Flag("f").On(true))
-	c, w := start(t, srv, opts{tune: func(st *syncTimings) { st.deadAfter = 200 * time.Millisecond }})
+	zz := newSleeps(time.Millisecond) // not the second the refused upgrade's Retry-After asks
+	c, w := start(t, srv, opts{tune: func(st *syncTimings) { st.deadAfter = 200 * time.Millisecond; st.sleep = zz.sleep }})
 
 	next := func(what string, fault func()) {
 		t.Helper()
