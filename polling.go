@@ -48,7 +48,7 @@ func (src *pollingSource) Run(ctx context.Context, sink DataSink) {
 	}
 }
 
-// poller is one run of the polling source. Its fields are used by the run goroutine only.
+// poller is one run of the polling source, used by the goroutine running Run only.
 type poller struct {
 	*pollingSource
 	sink     DataSink

@@ -19,9 +19,8 @@ const (
 	// message arrives, not on a mere reconnect.
 	StateStale
 	// StateFailed: FeatBit rejected the credentials (close code 4003 when streaming, HTTP 401
-	// or 403 when polling); sync has stopped for
-	// good. The client serves the data it has, if any. Status.Err matches
-	// ErrInitializationFailed.
+	// or 403 when polling), or a Config.DataSource stopped for good; sync has stopped. The
+	// client serves the data it has, if any. Status.Err matches ErrInitializationFailed.
 	StateFailed
 	// StateClosed: Close was called.
 	StateClosed

@@ -25,7 +25,8 @@ import (
 // connection attempt gets a fresh token; once connected the client asks for the changes since
 // the data it holds (everything the first time) and then applies what the server pushes. A
 // connection that fails in any way that can pass is replaced after a backoff, for ever; only
-// close code 4003 (credentials rejected) and Close stop it.
+// close code 4003 (credentials rejected) and Close stop it (see the failure policy in
+// sync.go). It reports everything through the DataSink it runs with.
 //
 // Per connection there is one reader goroutine, which decodes and commits every message as
 // it arrives, and one writer: the goroutine running serve, which sends the data-sync request
@@ -85,11 +86,13 @@ func (src *streamingSource) Run(ctx context.Context, sink DataSink) {
 	s.run(ctx)
 }
 
-// streamer is one run of the streaming source. Its fields are used by the run goroutine only.
+// streamer is one run of the streaming source.
 type streamer struct {
 	*streamingSource
-	sink     DataSink
-	log      *slog.Logger
+	sink DataSink
+	log  *slog.Logger
+
+	// Used by the run goroutine only.
 	backoff  *backoff.Backoff
 	failures int // consecutive failed connections
 }
