@@ -82,7 +82,8 @@ func (d *DataSet) MarshalJSON() ([]byte, error) {
 // A DataSource fills a client's data set. The client calls Run once, on a goroutine of its
 // own, and cancels ctx in Close, then waits for Run to return. Run reports everything it
 // does through sink and returns when ctx is done or after it called sink.Stop. A Run that
-// panics is stopped as if it had called sink.Stop.
+// panics is stopped as if it had called sink.Stop. Run must not call the client's Close,
+// which waits for Run to return.
 type DataSource interface {
 	Run(ctx context.Context, sink DataSink)
 }
