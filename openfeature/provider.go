@@ -188,30 +188,35 @@ func (p *Provider) Track(ctx context.Context, eventName string, evalCtx of.Evalu
 	_ = p.client.TrackMetric(u, eventName, details.Value())
 }
 
-// clientEvents are the client events the provider follows.
-var clientEvents = []fbclient.EventType{
-	fbclient.EventClientReady,
-	fbclient.EventNetworkFetchFull,
-	fbclient.EventNetworkFetchCached,
-	fbclient.EventNetworkFetchError,
-	fbclient.EventLogCritical,
-	fbclient.EventFlagChanged,
-}
+// clientEvents are the client events the provider follows. Every listener also receives
+// fbclient.EventMissed in the place of events its queue had no room for.
+var clientEvents = []fbclient.EventType{fbclient.EventStatusChanged, fbclient.EventFlagChanged}
 
 // onClientEvent turns the client's events into provider events. It runs on the provider's
-// client listener, one event at a time.
+// client listener, one event at a time, in the order the client emitted them.
 func (p *Provider) onClientEvent(e fbclient.Event) {
-	if e.Type == fbclient.EventFlagChanged {
-		p.mu.Lock()
-		ph := p.phase
-		p.mu.Unlock()
-		if ph == phaseReady || ph == phaseStale || ph == phaseError {
-			p.emit(of.ProviderConfigChange, of.ProviderEventDetails{Message: e.Message, FlagChanges: e.FlagKeys})
-		}
-		return
+	switch e.Type {
+	case fbclient.EventStatusChanged:
+		p.onStatus(e.StatusChange.Status.State, e.StatusChange.Status.Err)
+	case fbclient.EventFlagChanged:
+		p.onFlagsChanged(e.Message, e.FlagKeys)
+	case fbclient.EventMissed:
+		// Status changes and flag changes may be among the missed events: catch up with the
+		// current status, and report a change of unknown flags.
+		st := p.client.Status()
+		p.onStatus(st.State, st.Err)
+		p.onFlagsChanged("missed flag changes; any flag may have changed", nil)
 	}
-	st := p.client.Status()
-	p.onStatus(st.State, st.Err)
+}
+
+// onFlagsChanged emits CONFIGURATION_CHANGED once Init has returned.
+func (p *Provider) onFlagsChanged(msg string, keys []string) {
+	p.mu.Lock()
+	ph := p.phase
+	p.mu.Unlock()
+	if ph == phaseReady || ph == phaseStale || ph == phaseError {
+		p.emit(of.ProviderConfigChange, of.ProviderEventDetails{Message: msg, FlagChanges: keys})
+	}
 }
 
 // onStatus moves the provider to the phase that goes with the client's state and emits the
