@@ -2,10 +2,10 @@
 // fbclient's provider: typed evaluations with their variant and reason, provider events, and
 // a tracked metric.
 //
-// With FEATBIT_ENV_SECRET and FEATBIT_URL set it connects to that FeatBit evaluation server;
-// otherwise it runs offline from the data set bundled with the repository. Run it from this
-// directory (it is a module of its own, so that the core module does not depend on the
-// OpenFeature SDK):
+// With FEATBIT_ENV_SECRET and FEATBIT_STREAMING_URL set it connects to that FeatBit
+// evaluation server; otherwise it runs offline from the data set bundled with the
+// repository. Run it from this directory (it is a module of its own, so that the core module
+// does not depend on the OpenFeature SDK):
 //
 //	cd examples/openfeature && go run .
 package main
@@ -30,7 +30,7 @@ func main() {
 	flag.Parse()
 
 	cfg := fbclient.Config{Offline: true, DataFile: *dataFile}
-	if secret, url := os.Getenv("FEATBIT_ENV_SECRET"), os.Getenv("FEATBIT_URL"); secret != "" && url != "" {
+	if secret, url := os.Getenv("FEATBIT_ENV_SECRET"), os.Getenv("FEATBIT_STREAMING_URL"); secret != "" && url != "" {
 		cfg = fbclient.Config{EnvSecret: secret, StreamingURL: url}
 	}
 	client, err := fbclient.New(cfg)
