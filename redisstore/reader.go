@@ -1,0 +1,236 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/featflags/fbclient"
+	"github.com/redis/go-redis/v9"
+)
+
+// Mode is the Fetch.Mode of the sync events a DataSource reports.
+const Mode = "redis"
+
+// DataSource gives a client its data from Redis, where a Writer keeps it: set it as
+// Config.DataSource, and the client opens no connection to FeatBit for flag data.
+//
+// Run reads the whole data set at start and again when a Writer publishes a newer version;
+// every CheckInterval it checks the stored version, which repairs a missed notification.
+// The client's status follows what Redis tells:
+//
+//   - Ready: Redis answers, a Writer holds the lease, and the client has the stored data set.
+//   - Stale, Status.Err ErrNoWriter: no Writer holds the lease, so the data may be out of date.
+//   - Stale, Status.Err the Redis error: Redis cannot be reached. Checks are retried every
+//     second (or CheckInterval if shorter), and the stored set is read again when it answers.
+//   - Stale, Status.Err ErrBadData: the stored value cannot be used. It is skipped with a
+//     warning and the last good data set is kept.
+//   - NotReady, Status.Err ErrNoData: Redis holds no data for the environment yet. The client
+//     becomes ready when a Writer saves it.
+//
+// The client keeps serving the last data set it applied in every case; a stored set older
+// than the one it serves is not applied. One DataSource may serve several clients: each Run
+// is independent.
+type DataSource struct {
+	rdb  redis.UniversalClient
+	opts Options
+	keys keys
+}
+
+// NewDataSource returns a DataSource that reads the data of environment opts.EnvID from rdb.
+// For invalid Options it returns an error matching fbclient.ErrInvalidConfig.
+func NewDataSource(rdb redis.UniversalClient, opts Options) (*DataSource, error) {
+	o, k, err := opts.resolve()
+	if err != nil {
+		return nil, err
+	}
+	if rdb == nil {
+		return nil, fmt.Errorf("%w: redisstore: the Redis client is nil", fbclient.ErrInvalidConfig)
+	}
+	return &DataSource{rdb: rdb, opts: o, keys: k}, nil
+}
+
+// retryInterval is the time between checks while Redis cannot be reached.
+func (s *DataSource) retryInterval() time.Duration { return min(s.opts.CheckInterval, time.Second) }
+
+// opTimeout bounds one check.
+func (s *DataSource) opTimeout() time.Duration { return max(s.opts.CheckInterval, 2*time.Second) }
+
+// pingInterval is how long the subscription may be silent before it is pinged; a ping
+// unanswered for as long again makes it reconnect.
+func (s *DataSource) pingInterval() time.Duration { return max(s.opts.CheckInterval, time.Second) }
+
+// Run keeps sink's data set in step with Redis until ctx is done. It implements
+// fbclient.DataSource; the client calls it.
+func (s *DataSource) Run(ctx context.Context, sink fbclient.DataSink) {
+	wake := make(chan struct{}, 1)
+	lctx, cancel := context.WithCancel(ctx)
+	listening := make(chan struct{})
+	go func() {
+		defer close(listening)
+		s.listen(lctx, wake)
+	}()
+	defer func() {
+		cancel()
+		<-listening
+	}()
+
+	r := &reader{s: s, sink: sink, log: sink.Logger(), applied: -1}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-wake:
+		}
+		next := s.opts.CheckInterval
+		if r.check(ctx) {
+			next = s.retryInterval()
+		}
+		t.Reset(next)
+	}
+}
+
+// reader is the state of one Run.
+type reader struct {
+	s       *DataSource
+	sink    fbclient.DataSink
+	log     *slog.Logger
+	applied int64  // version of the last data set applied; -1 before the first
+	failing bool   // sink.Failed was called since the last Apply
+	problem string // the last problem logged, so that each is logged once
+}
+
+// check compares the stored version with the applied one, applies a newer data set, and
+// reports problems to the sink. It returns true when Redis could not be reached.
+func (r *reader) check(ctx context.Context) (unreachable bool) {
+	ctx, cancel := context.WithTimeout(ctx, r.s.opTimeout())
+	defer cancel()
+	v, writer, err := r.probe(ctx)
+	if err != nil {
+		return r.fail(err)
+	}
+	if v < r.applied && r.failing && writer {
+		return r.fail(fmt.Errorf("%w (key %s): Redis holds version %d, older than the %d served", ErrBadData, r.s.keys.data, v, r.applied))
+	}
+	if v > r.applied || (v == r.applied && r.failing && writer) {
+		f := fbclient.Fetch{Mode: Mode, Timestamp: max(r.applied, 0)}
+		r.sink.Started(f)
+		ds, v, err := load(ctx, r.s.rdb, r.s.keys)
+		if err != nil {
+			return r.fail(err)
+		}
+		if v >= r.applied {
+			r.sink.Apply(ds, f)
+			r.applied, r.failing = v, false
+			if r.problem != "" {
+				r.log.Info("redisstore: data from Redis is current again", "key", r.s.keys.data, "version", v)
+				r.problem = ""
+			}
+		}
+	}
+	if !writer {
+		return r.fail(fmt.Errorf("%w (key %s)", ErrNoWriter, r.s.keys.lease))
+	}
+	return false
+}
+
+// probe reads the stored version and whether a Writer holds the lease, in one round trip.
+func (r *reader) probe(ctx context.Context) (version int64, writer bool, err error) {
+	var ver *redis.StringCmd
+	var lease *redis.IntCmd
+	_, _ = r.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		ver = p.HGet(ctx, r.s.keys.data, fieldVersion)
+		lease = p.Exists(ctx, r.s.keys.lease)
+		return nil
+	})
+	if err := lease.Err(); err != nil {
+		return 0, false, fmt.Errorf("redisstore: reading %s: %w", r.s.keys.lease, err)
+	}
+	sv, err := ver.Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return 0, false, fmt.Errorf("%w (key %s)", ErrNoData, r.s.keys.data)
+	case wrongType(err):
+		return 0, false, fmt.Errorf("%w (key %s): %w", ErrBadData, r.s.keys.data, err)
+	case err != nil:
+		return 0, false, fmt.Errorf("redisstore: reading %s: %w", r.s.keys.data, err)
+	}
+	v, err := strconv.ParseInt(sv, 10, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("%w (key %s): version %q is not a number", ErrBadData, r.s.keys.data, sv)
+	}
+	return v, lease.Val() > 0, nil
+}
+
+// fail reports err to the sink, logs it if it is new, and returns true when Redis could not
+// be reached.
+func (r *reader) fail(err error) bool {
+	r.failing = true
+	r.sink.Failed(err, fbclient.Fetch{Mode: Mode, Timestamp: max(r.applied, 0)})
+	if msg := err.Error(); msg != r.problem {
+		r.problem = msg
+		if errors.Is(err, ErrBadData) {
+			r.log.Warn("redisstore: skipped a value in Redis that is not a usable data set; keeping the last good data", "error", err)
+		} else {
+			r.log.Warn("redisstore: data from Redis is not current", "error", err)
+		}
+	}
+	return !errors.Is(err, ErrNoData) && !errors.Is(err, ErrNoWriter) && !errors.Is(err, ErrBadData)
+}
+
+// listen subscribes to the change channel and signals wake for every notification and every
+// (re)subscription, until ctx is done. A lost subscription is opened again after
+// retryInterval.
+func (s *DataSource) listen(ctx context.Context, wake chan<- struct{}) {
+	for {
+		s.subscribe(ctx, wake)
+		t := time.NewTimer(s.retryInterval())
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// subscribe runs one subscription until it fails or ctx is done.
+func (s *DataSource) subscribe(ctx context.Context, wake chan<- struct{}) {
+	ps := s.rdb.Subscribe(ctx, s.keys.channel)
+	defer ps.Close()
+	stop := context.AfterFunc(ctx, func() { _ = ps.Close() }) // unblocks ReceiveTimeout
+	defer stop()
+	pinged := false
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, s.pingInterval())
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && !pinged && ps.Ping(ctx) == nil {
+				pinged = true
+				continue
+			}
+			return
+		}
+		pinged = false
+		switch msg.(type) {
+		case *redis.Subscription, *redis.Message:
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
