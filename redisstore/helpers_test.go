@@ -137,3 +137,13 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// quiet drops go-redis's own log lines (failed dials while a test's server is stopped).
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
+func TestMain(m *testing.M) {
+	redis.SetLogger(quiet{})
+	m.Run()
+}

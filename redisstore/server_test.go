@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -44,7 +45,13 @@ func startRedis(t testing.TB) *redisServer {
 	require.NoError(t, l.Close())
 	s := &redisServer{t: t, bin: bin, dir: t.TempDir(), port: port}
 	s.Start()
-	t.Cleanup(s.Stop)
+	t.Cleanup(func() {
+		s.Stop()
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+			t.Logf("redis-server log:\n%s", b)
+		}
+	})
 	return s
 }
 
@@ -61,8 +68,7 @@ func (s *redisServer) Start() {
 	}
 	cmd := exec.Command(s.bin,
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir,
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning", "--logfile", filepath.Join(s.dir, "redis.log"))
 	require.NoError(s.t, cmd.Start())
 	s.cmd = cmd
 	rdb := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})

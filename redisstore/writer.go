@@ -304,8 +304,11 @@ func load(ctx context.Context, rdb redis.UniversalClient, k keys) (*fbclient.Dat
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w (key %s): %w", ErrBadData, k.data, err)
 	}
-	if !ds.Full() || ds.Version() != v {
-		return nil, 0, fmt.Errorf("%w (key %s): not a full data set of version %d", ErrBadData, k.data, v)
+	if !ds.Full() {
+		return nil, 0, fmt.Errorf("%w (key %s): a patch, not a full data set", ErrBadData, k.data)
+	}
+	if ds.Version() != v {
+		return nil, 0, fmt.Errorf("%w (key %s): the data is of version %d, not %d", ErrBadData, k.data, ds.Version(), v)
 	}
 	return ds, v, nil
 }
