@@ -112,7 +112,7 @@ func newClient(cfg Config, tune func(*syncTimings)) (*Client, error) {
 	c.log = newLogger(r.Logger, c.listeners)
 	c.setStatus(StateNotReady, nil)
 	for _, l := range r.Listeners {
-		c.listeners.add(l.Events, l.Func, nil)
+		c.listeners.add(l.Events, l.Func, nil, ListenerName(l.Name), ListenerQueueSize(l.QueueSize))
 	}
 
 	if r.Offline {
@@ -221,22 +221,31 @@ func (c *Client) WaitForInitialization(ctx context.Context) error {
 }
 
 // On registers fn to be called for every event of type t and returns a function that
-// unregisters it. Each listener is called on its own goroutine, in the order the SDK emits
-// its events, never on the caller's or the SDK's paths; a listener that panics or falls
-// behind affects no one else (a listener more than 4096 events behind misses events, and
-// the miss is logged to Config.Logger). A listener for EventClientReady registered after the
-// client became ready is called at once. EventEvaluation events are emitted by the client's
-// event goroutine about a millisecond after the evaluation, so they can come after sync
-// events that happened later. A listener must not call Close: Close waits for listeners to
-// finish, so it would wait out Config.CloseTimeout.
-func (c *Client) On(t EventType, fn func(Event)) (off func()) {
-	return c.OnEvents([]EventType{t}, fn)
+// unregisters it. Each listener is called on its own goroutine, never on the caller's or
+// the SDK's paths, so a listener that panics or falls behind affects no one else. Panics
+// and misses are logged to Config.Logger with the listener's name (ListenerName): the first
+// at once (a panic with its stack), then at most one line per 30 s per listener, counting
+// those in between.
+//
+// Delivery: between its registration and off or Close, a listener receives every event of
+// its types that the SDK emits, once and in the order emitted, except events that find its
+// queue full (ListenerQueueSize, default 4096), in whose place it receives one EventMissed
+// event saying how many it missed, and events still queued when Close's deadline passes.
+//
+// A listener for EventClientReady registered after the client became ready
+// is called at once. EventEvaluation events are emitted by the client's event goroutine
+// about a millisecond after the evaluation, so they can come after sync events that
+// happened later; evaluations the event buffer has no room for are never emitted, and are
+// counted in EventEventsDropped instead. A listener must not call Close: Close waits for
+// listeners to finish, so it would wait out Config.CloseTimeout.
+func (c *Client) On(t EventType, fn func(Event), opts ...ListenerOption) (off func()) {
+	return c.OnEvents([]EventType{t}, fn, opts...)
 }
 
 // OnEvents is On for several event types at once: one listener, called in the order the SDK
 // emits the events across all the types, e.g. EventNetworkFetchFull, then EventClientReady,
 // then EventFlagChanged for later changes.
-func (c *Client) OnEvents(types []EventType, fn func(Event)) (off func()) {
+func (c *Client) OnEvents(types []EventType, fn func(Event), opts ...ListenerOption) (off func()) {
 	if c == nil {
 		return func() {}
 	}
@@ -246,7 +255,7 @@ func (c *Client) OnEvents(types []EventType, fn func(Event)) (off func()) {
 	if slices.Contains(types, EventClientReady) && c.Initialized() {
 		first = &Event{Type: EventClientReady, Time: time.Now(), Message: "client ready"}
 	}
-	return c.listeners.add(types, fn, first)
+	return c.listeners.add(types, fn, first, opts...)
 }
 
 // markReady makes the client ready once and tells the listeners.

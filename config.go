@@ -131,6 +131,12 @@ type Config struct {
 type Listener struct {
 	Events []EventType // the event types it receives, in the order the SDK emits them
 	Func   func(Event) // called on the listener's own goroutine
+	// Name names the listener in the SDK's warnings about it. Default: "listener N", as
+	// with ListenerName.
+	Name string
+	// QueueSize is how many events may wait for the listener before it misses events.
+	// Default 4096, as with ListenerQueueSize; negative is an error.
+	QueueSize int
 }
 
 // resolved is a validated Config with its defaults applied and its URLs built.
@@ -196,6 +202,9 @@ func (c Config) resolve() (*resolved, error) {
 	for i, l := range c.Listeners {
 		if l.Func == nil || len(l.Events) == 0 {
 			add("Listeners[%d] needs a Func and at least one event type", i)
+		}
+		if l.QueueSize < 0 {
+			add("Listeners[%d] has a negative QueueSize %d", i, l.QueueSize)
 		}
 		for _, t := range l.Events {
 			if t == 0 || t >= numEventTypes {

@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"slices"
-	"strings"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,10 @@ const (
 	EventLogWarning
 	EventLogInfo
 	EventLogDebug
+	// EventMissed: this listener missed events because its queue was full. Every listener
+	// gets it, whatever types it registered for, in the place of the events it missed;
+	// registering for it adds nothing. Payload: Missed.
+	EventMissed
 
 	numEventTypes = iota + 1
 )
@@ -65,6 +70,7 @@ var eventTypeNames = [numEventTypes]string{
 	EventLogWarning:         "log warning",
 	EventLogInfo:            "log info",
 	EventLogDebug:           "log debug",
+	EventMissed:             "missed",
 }
 
 // String returns a short lower-case name of the type, such as "flag changed".
@@ -96,6 +102,7 @@ type Event struct {
 	Fetch      *Fetch      // EventNetworkFetch...
 	Dropped    *Dropped    // EventEventsDropped
 	Log        *LogRecord  // EventLog...
+	Missed     *Missed     // EventMissed
 	Err        error       // EventNetworkFetchError; log records with an error attribute
 }
 
@@ -130,6 +137,16 @@ type Dropped struct {
 	Why string
 }
 
+// Missed tells a listener how many events it missed: they were emitted while its queue was
+// full (see ListenerQueueSize).
+type Missed struct {
+	// Count is how many events were missed at this place in the listener's sequence: after
+	// the event it received before this notice, and before the one it receives next.
+	Count uint64
+	// Total is how many events the listener has missed since it was registered.
+	Total uint64
+}
+
 // LogRecord is a log record the SDK wrote.
 type LogRecord struct {
 	Level slog.Level  // the record's level (LevelCritical for EventLogCritical)
@@ -139,9 +156,45 @@ type LogRecord struct {
 // LevelCritical is the slog level of the SDK's critical records (EventLogCritical).
 const LevelCritical = slog.LevelError + 4
 
-// listenerQueue is how many events may wait for one listener; beyond that the listener
-// misses events (counted in its log) rather than slowing the SDK or other listeners.
-const listenerQueue = 4096
+// defaultListenerQueue is how many events may wait for one listener unless
+// ListenerQueueSize says otherwise.
+const defaultListenerQueue = 4096
+
+// keptListenerQueue is the largest queue capacity a listener keeps once its queue is empty;
+// a larger one, grown in a burst, is given back.
+const keptListenerQueue = 1024
+
+// listenerLogInterval is the least time between two warnings of one kind (missed events,
+// panics) about one listener. The first is logged at once; later ones cover everything
+// since the last, and a listener that stops logs what was left unreported.
+const listenerLogInterval = 30 * time.Second
+
+// ListenerOption sets an option of one listener, for Client.On, Client.OnEvents and
+// Client.OnValueChange. Config.Listeners has the same options as fields of Listener.
+type ListenerOption func(*listenerOptions)
+
+type listenerOptions struct {
+	name      string
+	queueSize int
+	kind      string // added to the default name, e.g. "value of flag x"
+}
+
+// ListenerName names the listener in the SDK's warnings about it (it panicked, it missed
+// events). Default: "listener N", N counting the client's listeners from 1 in the order they
+// were registered, Config.Listeners first ("listener N (value of flag K)" for
+// OnValueChange). Names need not be unique.
+func ListenerName(name string) ListenerOption {
+	return func(o *listenerOptions) { o.name = name }
+}
+
+// ListenerQueueSize sets how many events may wait for the listener while it is busy; an
+// event emitted while the queue is full is missed (see EventMissed). Default 4096; n < 1
+// means the default. Memory grows with the events actually waiting, not with the size, so
+// a listener that must keep up with bursts, such as one counting evaluations, can have a
+// large queue.
+func ListenerQueueSize(n int) ListenerOption {
+	return func(o *listenerOptions) { o.queueSize = n }
+}
 
 // listeners fans events out to registered callbacks. Every listener has its own queue and
 // goroutine, so callbacks run off the SDK's paths, in order per listener, and a slow or
@@ -150,20 +203,39 @@ type listeners struct {
 	mu     sync.Mutex
 	byType [numEventTypes][]*listener
 	count  [numEventTypes]atomic.Int32
+	all    []*listener // registered, in registration order
+	seq    int         // listeners registered so far, for default names
 	closed bool
 	wg     sync.WaitGroup
+	missed atomic.Uint64 // events missed by every listener since the client started
 	// warn reports a panicking or too slow listener. It writes to the configured logger
 	// only, never to listeners, so a failing listener cannot feed itself.
 	warn func(msg string, args ...any)
+	// now is the clock that spaces out warnings; nil means time.Now. Tests set it.
+	now func() time.Time
 }
 
+// listener is one registered callback. Its queue is a slice guarded by mu, so that memory
+// follows the backlog rather than the queue size, and a run of missed events can be noted
+// at its exact place in the sequence.
 type listener struct {
-	types   []EventType
-	fn      func(Event)
-	queue   chan Event
-	stop    chan struct{}
-	once    sync.Once
-	dropped atomic.Uint64
+	name  string
+	types []EventType
+	fn    func(Event)
+	size  int // the queue's limit, miss notices aside
+
+	mu      sync.Mutex
+	queue   []Event // waiting events from head on, oldest first
+	head    int
+	gap     uint64    // events missed since the last one queued
+	gapTime time.Time // when the first of them was emitted
+	missed  uint64    // events missed since registration
+	closing bool      // Close: deliver what is queued, then end
+
+	wake   chan struct{} // capacity 1: something was queued, or closing was set
+	stop   chan struct{} // closed by off or at Close's deadline: end now
+	once   sync.Once
+	panics atomic.Uint64
 }
 
 // has reports whether anyone listens for t. It is one atomic load.
@@ -171,32 +243,49 @@ func (ls *listeners) has(t EventType) bool { return ls.count[t].Load() > 0 }
 
 // add registers fn for the given types and returns the function that removes it. first, if
 // not nil, is queued for the new listener before any other event.
-func (ls *listeners) add(types []EventType, fn func(Event), first *Event) func() {
+func (ls *listeners) add(types []EventType, fn func(Event), first *Event, opts ...ListenerOption) func() {
 	if fn == nil {
 		return func() {}
 	}
 	var valid []EventType
 	for _, t := range types {
-		if t > 0 && t < numEventTypes && !slices.Contains(valid, t) {
+		if t > 0 && t < numEventTypes && t != EventMissed && !slices.Contains(valid, t) {
 			valid = append(valid, t)
 		}
 	}
 	if len(valid) == 0 {
 		return func() {}
 	}
-	l := &listener{types: valid, fn: fn, queue: make(chan Event, listenerQueue), stop: make(chan struct{})}
+	var o listenerOptions
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	l := &listener{name: o.name, types: valid, fn: fn, size: o.queueSize, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	if l.size < 1 {
+		l.size = defaultListenerQueue
+	}
 	if first != nil {
-		l.queue <- *first
+		l.queue = append(l.queue, *first)
 	}
 	ls.mu.Lock()
 	if ls.closed {
 		ls.mu.Unlock()
 		return func() {}
 	}
+	ls.seq++
+	if l.name == "" {
+		l.name = "listener " + strconv.Itoa(ls.seq)
+		if o.kind != "" {
+			l.name += " (" + o.kind + ")"
+		}
+	}
 	for _, t := range valid {
 		ls.byType[t] = append(ls.byType[t][:len(ls.byType[t]):len(ls.byType[t])], l)
 		ls.count[t].Add(1)
 	}
+	ls.all = append(ls.all, l)
 	ls.wg.Add(1)
 	ls.mu.Unlock()
 	go ls.run(l)
@@ -214,12 +303,15 @@ func (ls *listeners) remove(l *listener) {
 			ls.count[t].Add(-1)
 		}
 	}
+	if i := slices.Index(ls.all, l); i >= 0 {
+		ls.all = append(ls.all[:i:i], ls.all[i+1:]...)
+	}
 	ls.mu.Unlock()
 	l.once.Do(func() { close(l.stop) })
 }
 
 // emit queues e for every listener of its type. It never blocks: a listener whose queue is
-// full misses the event, and the miss is counted and reported.
+// full misses the event, which is counted and later reported to the listener and the log.
 func (ls *listeners) emit(e Event) {
 	if !ls.has(e.Type) {
 		return
@@ -227,41 +319,186 @@ func (ls *listeners) emit(e Event) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	for _, l := range ls.byType[e.Type] {
-		select {
-		case l.queue <- e:
-		default:
-			l.dropped.Add(1)
+		if !l.put(e) {
+			ls.missed.Add(1)
 		}
 	}
 }
 
+// put queues e, or counts it as missed when the queue is full. A run of missed events is
+// queued as one EventMissed notice just before the next event that fits.
+func (l *listener) put(e Event) bool {
+	l.mu.Lock()
+	if len(l.queue)-l.head >= l.size {
+		if l.gap == 0 {
+			l.gapTime = e.Time
+		}
+		l.gap++
+		l.missed++
+		l.mu.Unlock()
+		return false
+	}
+	if len(l.queue) == cap(l.queue) && l.head > 0 { // reuse the space already delivered
+		n := copy(l.queue, l.queue[l.head:])
+		clear(l.queue[n:])
+		l.queue, l.head = l.queue[:n], 0
+	}
+	wasEmpty := l.head == len(l.queue) // only then may the runner be waiting
+	if l.gap > 0 {
+		l.queue = append(l.queue, l.notice())
+	}
+	l.queue = append(l.queue, e)
+	l.mu.Unlock()
+	if wasEmpty {
+		l.signal()
+	}
+	return true
+}
+
+// notice turns the current run of missed events into an EventMissed event. l.mu is held.
+func (l *listener) notice() Event {
+	n := l.gap
+	l.gap = 0
+	return Event{Type: EventMissed, Time: l.gapTime, Message: strconv.FormatUint(n, 10) + " events missed: the listener's queue was full",
+		Missed: &Missed{Count: n, Total: l.missed}}
+}
+
+func (l *listener) signal() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// next takes the oldest waiting event, or the notice of a run of missed events once
+// nothing else waits. done is true when the listener is closing and has nothing left.
+func (l *listener) next() (e Event, ok, done bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.head < len(l.queue):
+		e = l.queue[l.head]
+		l.queue[l.head] = Event{}
+		l.head++
+		if l.head == len(l.queue) { // empty: start over, giving back a burst's memory
+			l.head = 0
+			l.queue = l.queue[:0]
+			if cap(l.queue) > keptListenerQueue {
+				l.queue = nil
+			}
+		}
+		return e, true, false
+	case l.gap > 0:
+		return l.notice(), true, false
+	}
+	return Event{}, false, l.closing
+}
+
+// run delivers l's events on l's own goroutine until l is removed, or closed and drained.
 func (ls *listeners) run(l *listener) {
 	defer ls.wg.Done()
-	reported := uint64(0)
+	var missLog, panicLog warnLimit
+	defer func() { // what the rate limit held back
+		l.mu.Lock()
+		n, total := missLog.pending+l.gap, l.missed // a gap may be left undelivered
+		l.mu.Unlock()
+		if n > 0 {
+			ls.warnMissed(l, n, total)
+		}
+		if n := panicLog.pending; n > 0 {
+			ls.warn("fbclient: a listener panicked", "listener", l.name, "panics", n, "panic", panicLog.last)
+		}
+	}()
 	for {
+		e, ok, done := l.next()
+		if done {
+			return
+		}
+		if !ok {
+			select {
+			case <-l.stop:
+				return
+			case <-l.wake:
+			}
+			continue
+		}
 		select {
 		case <-l.stop:
 			return
-		case e, ok := <-l.queue:
-			if !ok {
-				return
-			}
-			if n := l.dropped.Load(); n != reported {
-				ls.warn("fbclient: a listener is too slow and missed events", "events", l.typeNames(), "missed", n-reported)
-				reported = n
-			}
-			ls.call(l, e)
+		default:
 		}
+		if e.Type == EventMissed {
+			if n, log := missLog.add(e.Missed.Count, ls.clock()); log {
+				ls.warnMissed(l, n, e.Missed.Total)
+			}
+		}
+		ls.call(l, e, &panicLog)
 	}
 }
 
-func (ls *listeners) call(l *listener, e Event) {
+func (ls *listeners) warnMissed(l *listener, n, total uint64) {
+	ls.warn("fbclient: a listener missed events: its queue was full", "listener", l.name, "missed", n, "total", total, "queueSize", l.size)
+}
+
+// call runs the callback, turning a panic into a warning: the first with its stack, later
+// ones at most one per listenerLogInterval, counting those in between.
+func (ls *listeners) call(l *listener, e Event, panicLog *warnLimit) {
 	defer func() {
-		if v := recover(); v != nil {
-			ls.warn("fbclient: a listener panicked", "event", e.Type.String(), "panic", fmt.Sprint(v))
+		v := recover()
+		if v == nil {
+			return
+		}
+		l.panics.Add(1)
+		panicLog.last = fmt.Sprint(v)
+		if n, log := panicLog.add(1, ls.clock()); log {
+			ls.warn("fbclient: a listener panicked", "listener", l.name, "panics", n, "event", e.Type.String(), "panic", panicLog.last, "stack", string(debug.Stack()))
 		}
 	}()
 	l.fn(e)
+}
+
+func (ls *listeners) clock() time.Time {
+	if ls.now != nil {
+		return ls.now()
+	}
+	return time.Now()
+}
+
+// warnLimit spaces out one kind of warning about one listener.
+type warnLimit struct {
+	logged  time.Time // when the last warning was logged
+	pending uint64    // occurrences not logged yet
+	last    string    // the last panic's value, for the panic warnings
+}
+
+// add counts n occurrences and reports whether to log now, with the count to log.
+func (ll *warnLimit) add(n uint64, now time.Time) (uint64, bool) {
+	ll.pending += n
+	if !ll.logged.IsZero() && now.Sub(ll.logged) < listenerLogInterval {
+		return 0, false
+	}
+	n, ll.pending, ll.logged = ll.pending, 0, now
+	return n, true
+}
+
+// listenerStat is what one registered listener has missed and how often it panicked.
+type listenerStat struct {
+	name           string
+	missed, panics uint64
+}
+
+// stats returns how many events all listeners have missed since the client started
+// (removed listeners included) and the counts of each registered listener.
+func (ls *listeners) stats() (missed uint64, each []listenerStat) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	each = make([]listenerStat, len(ls.all))
+	for i, l := range ls.all {
+		l.mu.Lock()
+		each[i] = listenerStat{name: l.name, missed: l.missed, panics: l.panics.Load()}
+		l.mu.Unlock()
+	}
+	return ls.missed.Load(), each
 }
 
 // close delivers what is queued, waiting until ctx ends, and stops every listener. A
@@ -273,18 +510,19 @@ func (ls *listeners) close(ctx context.Context) {
 		return
 	}
 	ls.closed = true
-	var all []*listener
+	all := ls.all
+	ls.all = nil
 	for t := range ls.byType {
-		for _, l := range ls.byType[t] {
-			if !slices.Contains(all, l) {
-				all = append(all, l)
-				close(l.queue) // no emit can send any more: emit holds mu
-			}
-		}
 		ls.byType[t] = nil
 		ls.count[t].Store(0)
 	}
-	ls.mu.Unlock()
+	ls.mu.Unlock() // no emit can reach a listener any more
+	for _, l := range all {
+		l.mu.Lock()
+		l.closing = true
+		l.mu.Unlock()
+		l.signal()
+	}
 	done := make(chan struct{})
 	go func() {
 		ls.wg.Wait()
@@ -297,12 +535,4 @@ func (ls *listeners) close(ctx context.Context) {
 			l.once.Do(func() { close(l.stop) })
 		}
 	}
-}
-
-func (l *listener) typeNames() string {
-	names := make([]string, len(l.types))
-	for i, t := range l.types {
-		names[i] = t.String()
-	}
-	return strings.Join(names, ",")
 }

@@ -92,6 +92,7 @@ type monitor struct {
 	mu     sync.Mutex // serializes output and guards counts
 	out    io.Writer
 	counts map[[2]string]int // [flag key, served value] -> evaluations
+	missed uint64            // evaluations the counting listener missed (its queue was full)
 }
 
 func newMonitor(out io.Writer) *monitor {
@@ -137,6 +138,8 @@ func details(e fbclient.Event) string {
 		}
 	case e.Dropped != nil:
 		fmt.Fprintf(&b, " count=%d total=%d why=%q", e.Dropped.Count, e.Dropped.Total, e.Dropped.Why)
+	case e.Missed != nil:
+		fmt.Fprintf(&b, " count=%d total=%d", e.Missed.Count, e.Missed.Total)
 	case e.Log != nil:
 		for _, a := range e.Log.Attrs {
 			fmt.Fprintf(&b, " %s", a)
@@ -152,6 +155,10 @@ func details(e fbclient.Event) string {
 func (m *monitor) count(e fbclient.Event) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if e.Type == fbclient.EventMissed { // every listener may get it, whatever its types
+		m.missed += e.Missed.Count
+		return
+	}
 	m.counts[[2]string{e.Evaluation.FlagKey, e.Evaluation.Value}]++
 }
 
@@ -168,6 +175,9 @@ func (m *monitor) printTable() {
 	fmt.Fprintln(w, "FLAG\tVARIATION\tEVALUATIONS")
 	for _, k := range keys {
 		fmt.Fprintf(w, "%s\t%s\t%d\n", k[0], k[1], m.counts[k])
+	}
+	if m.missed > 0 {
+		fmt.Fprintf(w, "(missed)\t\t%d\n", m.missed)
 	}
 	w.Flush()
 }
