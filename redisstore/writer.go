@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/featflags/fbclient"
@@ -86,6 +87,8 @@ type Writer struct {
 	keys  keys
 	owner string // random per Writer; the lease's value
 	log   *slog.Logger
+
+	follow atomic.Pointer[fbclient.Client] // see Follow
 
 	mu     sync.Mutex
 	latest *pending // the newest data set given to Save; nil before the first
@@ -167,7 +170,24 @@ func (w *Writer) Save(ctx context.Context, ds *fbclient.DataSet) error {
 		w.latest = p
 	}
 	w.mu.Unlock()
+	if !w.inSync() {
+		return nil // kept for when the client is in sync again
+	}
 	return w.write(ctx, p)
+}
+
+// Follow makes the Writer hold the lease only while c is Ready, that is in sync with FeatBit:
+// when c turns Stale (its connection to FeatBit is lost), the Writer gives up the lease
+// within LeaseTTL/3, so that a Writer whose client is in sync takes over, and takes part again
+// once c is Ready. c is normally the client that has this Writer as its Cache; call Follow
+// right after fbclient.New. Without Follow, the Writer holds the lease whatever its client's
+// state.
+func (w *Writer) Follow(c *fbclient.Client) { w.follow.Store(c) }
+
+// inSync reports whether the followed client, if any, is Ready.
+func (w *Writer) inSync() bool {
+	c := w.follow.Load()
+	return c == nil || c.Status().State == fbclient.StateReady
 }
 
 // write runs writeScript for p and records the outcome.
@@ -243,6 +263,9 @@ func (w *Writer) tick() error {
 	}
 	ctx, cancel := context.WithTimeout(w.ctx, w.opts.LeaseTTL/3)
 	defer cancel()
+	if !w.inSync() {
+		return w.release(ctx, "its client is not in sync with FeatBit")
+	}
 	res, err := leaseScript.Run(ctx, w.rdb, []string{w.keys.lease}, w.owner, w.opts.LeaseTTL.Milliseconds()).Int()
 	if err != nil {
 		w.mu.Lock()
@@ -275,10 +298,25 @@ func (w *Writer) Close() error {
 		<-w.done
 		ctx, cancel := context.WithTimeout(context.Background(), min(w.opts.LeaseTTL/3, time.Second))
 		defer cancel()
-		if err := releaseScript.Run(ctx, w.rdb, []string{w.keys.lease}, w.owner).Err(); err != nil {
+		if err := w.release(ctx, "the writer is closed"); err != nil {
 			w.log.Warn("redisstore: could not give up the writer lease; it expires by itself", "key", w.keys.lease, "error", err)
 		}
 	})
+	return nil
+}
+
+// release gives up the lease if this Writer holds it.
+func (w *Writer) release(ctx context.Context, why string) error {
+	n, err := releaseScript.Run(ctx, w.rdb, []string{w.keys.lease}, w.owner).Int()
+	if err != nil {
+		return fmt.Errorf("redisstore: giving up the lease %s: %w", w.keys.lease, err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.held = false
+	if n > 0 {
+		w.log.Info("redisstore: gave up the writer lease", "key", w.keys.lease, "reason", why)
+	}
 	return nil
 }
 

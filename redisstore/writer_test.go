@@ -226,3 +226,45 @@ func TestWriterRedisRestart(t *testing.T) {
 	})
 	assert.Equal(t, ds.Version(), storedVersion(t, rdb, o))
 }
+
+// newClient starts a streaming client of srv, closed at the end of the test.
+func newClient(t *testing.T, srv *fbtest.Server, cfg fbclient.Config) *fbclient.Client {
+	t.Helper()
+	cfg.EnvSecret = srv.Secret()
+	cfg.StreamingURL = srv.StreamingURL()
+	cfg.DisableEvents = true
+	c, err := fbclient.New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// A Writer that follows its client gives up the lease when the client loses FeatBit, and a
+// Writer whose client is in sync takes over.
+func TestWriterFollowsClient(t *testing.T) {
+	leakCheck(t)
+	rs := startRedis(t)
+	srvA := fbtest.NewTestServer(t)
+	srvB := fbtest.NewTestServer(t, fbtest.WithSecret(srvA.Secret()))
+	o := Options{EnvID: srvA.EnvID(), LeaseTTL: 300 * time.Millisecond}
+	n := watch(t, rs.Client(), o)
+
+	srvA.SetFlags(fbtest.Flag("a"))
+	v1 := fullSet(t, srvA)
+	srvB.SetFlags(fbtest.Flag("a"), fbtest.Flag("b"))
+	v2 := fullSet(t, srvB)
+	require.Greater(t, v2.Version(), v1.Version())
+
+	wA := newWriter(t, rs.Client(), o)
+	wA.Follow(newClient(t, srvA, fbclient.Config{}))
+	require.NoError(t, wA.Save(testCtx(t), v1))
+	n.waitFor(t, v1.Version())
+	wB := newWriter(t, rs.Client(), o)
+	wB.Follow(newClient(t, srvB, fbclient.Config{}))
+	require.NoError(t, wB.Save(testCtx(t), v2))
+	assert.Equal(t, v1.Version(), storedVersion(t, rs.Client(), o))
+
+	srvA.RefuseConnections(503)
+	srvA.DropConnections()
+	assert.Equal(t, []int64{v1.Version(), v2.Version()}, n.waitFor(t, v2.Version()))
+}
