@@ -13,9 +13,6 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Mode is the Fetch.Mode of the sync events a DataSource reports.
-const Mode = "redis"
-
 // DataSource gives a client its data from Redis, where a Writer keeps it: set it as
 // Config.DataSource, and the client opens no connection to FeatBit for flag data.
 //
@@ -123,7 +120,7 @@ func (r *reader) check(ctx context.Context) (unreachable bool) {
 		return r.fail(fmt.Errorf("%w (key %s): Redis holds version %d, older than the %d served", ErrBadData, r.s.keys.data, v, r.applied))
 	}
 	if v > r.applied || (v == r.applied && r.failing && writer) {
-		f := fbclient.Fetch{Mode: Mode, Timestamp: max(r.applied, 0)}
+		f := fbclient.Fetch{Timestamp: max(r.applied, 0)}
 		r.sink.Started(f)
 		ds, v, err := load(ctx, r.s.rdb, r.s.keys)
 		if err != nil {
@@ -176,7 +173,7 @@ func (r *reader) probe(ctx context.Context) (version int64, writer bool, err err
 // be reached.
 func (r *reader) fail(err error) bool {
 	r.failing = true
-	r.sink.Failed(err, fbclient.Fetch{Mode: Mode, Timestamp: max(r.applied, 0)})
+	r.sink.Failed(err, fbclient.Fetch{Timestamp: max(r.applied, 0)})
 	if msg := err.Error(); msg != r.problem {
 		r.problem = msg
 		if errors.Is(err, ErrBadData) {
