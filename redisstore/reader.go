@@ -23,7 +23,7 @@ import (
 //   - Ready: Redis answers, a Writer holds the lease, and the client has the stored data set.
 //   - Stale, Status.Err ErrNoWriter: no Writer holds the lease, so the data may be out of date.
 //   - Stale, Status.Err the Redis error: Redis cannot be reached. Checks are retried every
-//     second (or CheckInterval if shorter), and the stored set is read again when it answers.
+//     second (or CheckInterval if shorter); the client is Ready again when Redis answers.
 //   - Stale, Status.Err ErrBadData: the stored value cannot be used. It is skipped with a
 //     warning and the last good data set is kept.
 //   - NotReady, Status.Err ErrNoData: Redis holds no data for the environment yet. The client
@@ -119,26 +119,37 @@ func (r *reader) check(ctx context.Context) (unreachable bool) {
 	if v < r.applied && r.failing && writer {
 		return r.fail(fmt.Errorf("%w (key %s): Redis holds version %d, older than the %d served", ErrBadData, r.s.keys.data, v, r.applied))
 	}
-	if v > r.applied || (v == r.applied && r.failing && writer) {
-		f := fbclient.Fetch{Timestamp: max(r.applied, 0)}
+	f := fbclient.Fetch{Timestamp: max(r.applied, 0)}
+	switch {
+	case v > r.applied:
 		r.sink.Started(f)
 		ds, v, err := load(ctx, r.s.rdb, r.s.keys)
 		if err != nil {
 			return r.fail(err)
 		}
-		if v >= r.applied {
-			r.sink.Apply(ds, f)
-			r.applied, r.failing = v, false
-			if r.problem != "" {
-				r.log.Info("redisstore: data from Redis is current again", "key", r.s.keys.data, "version", v)
-				r.problem = ""
-			}
+		if v < r.applied {
+			break // replaced meanwhile by an older set; the next check reports it
 		}
+		r.sink.Apply(ds, f)
+		r.applied = v
+		r.recovered(writer)
+	case v == r.applied && r.failing && writer:
+		r.sink.Apply(nil, f) // nothing changed: the client is in step again
+		r.recovered(writer)
 	}
 	if !writer {
 		return r.fail(fmt.Errorf("%w (key %s)", ErrNoWriter, r.s.keys.lease))
 	}
 	return false
+}
+
+// recovered records that the client has the stored data set again.
+func (r *reader) recovered(writer bool) {
+	r.failing = false
+	if r.problem != "" && writer {
+		r.log.Info("redisstore: data from Redis is current again", "key", r.s.keys.data, "version", r.applied)
+		r.problem = ""
+	}
 }
 
 // probe reads the stored version and whether a Writer holds the lease, in one round trip.

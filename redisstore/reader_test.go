@@ -39,7 +39,9 @@ func (s *sink) report(f func()) {
 
 func (s *sink) Apply(ds *fbclient.DataSet, _ fbclient.Fetch) {
 	s.report(func() {
-		s.versions = append(s.versions, ds.Version())
+		if ds != nil { // nil: nothing changed
+			s.versions = append(s.versions, ds.Version())
+		}
 		s.state, s.err = fbclient.StateReady, nil
 	})
 }
