@@ -64,17 +64,10 @@ type Client struct {
 	closed  chan struct{} // closed by Close
 	failErr error         // set before failed is closed
 
-	tune       func(*syncTimings) // tests only: adjusts sync timings
-	cancelSync context.CancelFunc
-	syncDone   chan struct{}
+	tune       func(*syncTimings) // tests only: adjusts the built-in sources' timings
+	cancelSync context.CancelFunc // stops the data source
+	syncDone   chan struct{}      // closed when the data source has stopped
 	closeOnce  sync.Once
-}
-
-// synchronizer fills the store from FeatBit. It runs until ctx is done and reports what it
-// does through the client's commit, fetchStarted, fetchFailed and failPermanently methods.
-// streaming.go and polling.go implement it.
-type synchronizer interface {
-	run(ctx context.Context)
 }
 
 // New creates a client and starts it. For an invalid Config it returns an error matching
@@ -86,7 +79,7 @@ func New(cfg Config) (*Client, error) {
 	return newClient(cfg, nil)
 }
 
-// newClient is New with the synchronizer's timings adjusted by tune, for tests.
+// newClient is New with the built-in sources' timings adjusted by tune, for tests.
 func newClient(cfg Config, tune func(*syncTimings)) (*Client, error) {
 	r, err := cfg.resolve()
 	if err != nil {
@@ -132,18 +125,14 @@ func newClient(cfg Config, tune func(*syncTimings)) (*Client, error) {
 	c.events.start()
 
 	if !r.Offline {
-		var s synchronizer
-		if r.SyncMode == SyncPolling {
-			s = c.newPolling()
-		} else {
-			s = c.newStreaming()
-		}
+		src, mode := c.dataSource()
+		sink := &clientSink{c: c, mode: mode}
 		ctx, cancel := context.WithCancel(context.Background())
 		c.cancelSync = cancel
 		c.syncDone = make(chan struct{})
 		go func() {
 			defer close(c.syncDone)
-			s.run(ctx)
+			sink.run(ctx, src)
 		}()
 		if r.StartWait > 0 {
 			t := time.NewTimer(r.StartWait)
@@ -157,6 +146,23 @@ func newClient(cfg Config, tune func(*syncTimings)) (*Client, error) {
 		}
 	}
 	return c, nil
+}
+
+// dataSource returns the source that fills the client: Config.DataSource, or the built-in
+// streaming or polling source.
+func (c *Client) dataSource() (DataSource, SyncMode) {
+	r := c.cfg
+	if r.DataSource != nil {
+		return r.DataSource, SyncCustom
+	}
+	t := defaultSyncTimings(r.PollInterval)
+	if c.tune != nil {
+		c.tune(&t)
+	}
+	if r.SyncMode == SyncPolling {
+		return &pollingSource{url: r.pollingURL, secret: r.EnvSecret, hc: r.HTTPClient, t: t}, SyncPolling
+	}
+	return &streamingSource{url: r.streamingURL, secret: r.EnvSecret, dialer: newDialer(r.HTTPClient, t.handshakeTimeout), t: t}, SyncStreaming
 }
 
 // loadDataFile loads Config.DataFile into the store; without one the data set is empty.
@@ -197,8 +203,9 @@ func (c *Client) Initialized() bool {
 }
 
 // WaitForInitialization waits until the client has its first data set and returns nil. It
-// returns an error matching ErrInitializationFailed if FeatBit rejected the credentials,
-// ErrClosed if the client is closed first, or ctx's error if ctx ends first.
+// returns an error matching ErrInitializationFailed if FeatBit rejected the credentials (or
+// a Config.DataSource stopped for good), ErrClosed if the client is closed first, or ctx's
+// error if ctx ends first.
 func (c *Client) WaitForInitialization(ctx context.Context) error {
 	if c == nil {
 		return ErrClosed
@@ -265,8 +272,9 @@ func (c *Client) markReady() {
 	if c.Initialized() {
 		return
 	}
-	c.setStatusLocked(StateReady, nil) // before the gate opens: a waiter sees a ready status
+	change := c.setStatusLocked(StateReady, nil) // before the gate opens: a waiter sees a ready status
 	close(c.ready)
+	c.emitStatus(change)
 	c.listeners.emit(Event{Type: EventClientReady, Time: time.Now(), Message: "client ready"})
 }
 
@@ -296,78 +304,4 @@ func (c *Client) Close() error {
 		cancel()
 	})
 	return nil
-}
-
-// commit applies a data-sync payload from the synchronizer and reports it: skipped items
-// are logged, readiness and status are updated, and the fetch and flag-change events are
-// emitted, all after the data is committed and in commit order.
-func (c *Client) commit(ds *wire.DataSync, f Fetch) applyResult {
-	res := c.store.apply(ds)
-	for _, err := range res.skipped {
-		c.log.Warn("fbclient: skipped an item of a data-sync message", "mode", f.Mode, "error", err)
-	}
-	if res.buffered {
-		c.log.Debug("fbclient: kept a patch that arrived before the first full data set", "mode", f.Mode)
-		return res
-	}
-	f.Flags, f.Segments, f.Version = len(ds.FeatureFlags), len(ds.Segments), res.version
-	// The status changes before any event goes out, so a listener sees the state its event
-	// reports.
-	c.setStatus(StateReady, nil)
-	now := time.Now()
-	if res.full {
-		c.listeners.emit(Event{Type: EventNetworkFetchFull, Time: now, Message: "full data set applied", Fetch: &f})
-	} else {
-		c.listeners.emit(Event{Type: EventNetworkFetchCached, Time: now, Message: "patch applied", Fetch: &f})
-	}
-	if res.initialized {
-		c.markReady()
-	}
-	if len(res.changed) > 0 {
-		c.listeners.emit(Event{Type: EventFlagChanged, Time: now, Message: fmt.Sprintf("%d flags changed", len(res.changed)), FlagKeys: res.changed})
-	}
-	c.log.Debug("fbclient: data-sync applied", "mode", f.Mode, "full", res.full, "flags", f.Flags, "segments", f.Segments, "changed", len(res.changed), "version", res.version)
-	return res
-}
-
-// dataVersion is the timestamp sync resumes from: 0 until the first full data set.
-func (c *Client) dataVersion() int64 {
-	if s := c.store.load(); s != nil {
-		return s.version
-	}
-	return 0
-}
-
-// fetchStarted reports a sync request.
-func (c *Client) fetchStarted(f Fetch) {
-	c.listeners.emit(Event{Type: EventNetworkFetch, Time: time.Now(), Message: "sync request started", Fetch: &f})
-}
-
-// fetchFailed reports a failed sync attempt: the client keeps serving its data and the
-// status becomes stale (or stays not ready, with the error).
-func (c *Client) fetchFailed(err error, f Fetch) {
-	c.mu.Lock()
-	switch c.Status().State {
-	case StateReady, StateStale:
-		c.setStatusLocked(StateStale, err)
-	case StateNotReady:
-		c.setStatusLocked(StateNotReady, err)
-	}
-	c.mu.Unlock()
-	c.listeners.emit(Event{Type: EventNetworkFetchError, Time: time.Now(), Message: err.Error(), Fetch: &f, Err: err})
-}
-
-// failPermanently stops waiting for data for good: FeatBit rejected the credentials.
-func (c *Client) failPermanently(err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	select {
-	case <-c.failed:
-		return
-	default:
-	}
-	c.failErr = err
-	close(c.failed)
-	c.setStatusLocked(StateFailed, err)
-	c.log.Log(context.Background(), LevelCritical, "fbclient: sync stopped for good", "error", err)
 }

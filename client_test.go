@@ -189,10 +189,73 @@ func TestAllVariations(t *testing.T) {
 	assert.Equal(t, 0, c.AllVariations(NewUser(" ")).Len(), "an invalid user evaluates nothing")
 }
 
-// newIdle creates an online client whose synchronizer does nothing, for tests that feed
-// data through commit themselves.
-func newIdle(cfg Config) (*Client, error) {
-	return newClient(cfg, func(t *syncTimings) { t.idle = true })
+// testSource is a DataSource that the test drives: its Run hands the sink to the test and
+// waits for Close.
+type testSource struct {
+	sinks chan DataSink
+	done  chan struct{} // closed when Run returns
+}
+
+func newTestSource() *testSource {
+	return &testSource{sinks: make(chan DataSink, 1), done: make(chan struct{})}
+}
+
+func (s *testSource) Run(ctx context.Context, sink DataSink) {
+	defer close(s.done)
+	s.sinks <- sink
+	<-ctx.Done()
+}
+
+// newWithSource starts a client fed by a testSource, with events off unless cfg has a
+// secret and a URL for them, and returns it with the sink the source got. The client is
+// closed when the test ends; the test must have called checkLeaks.
+func newWithSource(t testing.TB, cfg Config) (*Client, DataSink) {
+	t.Helper()
+	src := newTestSource()
+	cfg.DataSource = src
+	if cfg.EnvSecret == "" {
+		cfg.DisableEvents = true
+	}
+	if cfg.StartWait == 0 {
+		cfg.StartWait = -1
+	}
+	c, err := New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, c.Close()) })
+	return c, <-src.sinks
+}
+
+// dataSet encodes ds and parses it back through the exported API, as a source outside this
+// package would.
+func dataSet(t testing.TB, ds *wire.DataSync) *DataSet {
+	t.Helper()
+	b, err := json.Marshal(ds)
+	require.NoError(t, err)
+	d, err := ParseDataSet(b)
+	require.NoError(t, err)
+	return d
+}
+
+// syncEvents are the event types that report what sync does.
+var syncEvents = []EventType{EventClientReady, EventNetworkFetch, EventNetworkFetchFull, EventNetworkFetchCached,
+	EventNetworkFetchError, EventFlagChanged, EventStatusChanged}
+
+// describe turns events into lines that show their order and their payload's key facts.
+func describe(evs []Event) []string {
+	var out []string
+	for _, e := range evs {
+		s := e.Type.String()
+		switch {
+		case e.StatusChange != nil:
+			s += ": " + e.StatusChange.Previous.String() + " -> " + e.StatusChange.Status.State.String()
+		case e.Fetch != nil:
+			s += ": " + e.Fetch.Mode.String()
+		case e.FlagKeys != nil:
+			s += ": " + strings.Join(e.FlagKeys, ",")
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // collector gathers events delivered to a listener.
@@ -378,62 +441,172 @@ func TestWaitForInitialization(t *testing.T) {
 	assert.Equal(t, StateClosed, c.Status().State)
 }
 
-// Data pushed through the synchronizer's commit path fires its events in commit order, and
-// readiness only with a full data set.
-func TestCommitEvents(t *testing.T) {
+// A custom DataSource drives a client through the whole boundary: a patch before any full
+// data set, a full data set, a failure, a patch that brings it back, a permanent stop, and
+// Close. The client needs neither secret nor URL with events off, and every report reaches
+// the listeners in order, with the status changes after the events that caused them.
+func TestDataSource(t *testing.T) {
 	checkLeaks(t)
-	c, err := newIdle(Config{EnvSecret: testSecret, StreamingURL: "ws://127.0.0.1:1", StartWait: -1})
-	require.NoError(t, err)
-	defer c.Close()
 	col := newCollector()
-	var types []EventType
-	for _, typ := range EventTypes() {
-		if typ != EventEvaluation && typ < EventLogCritical {
-			types = append(types, typ)
-		}
-	}
-	c.OnEvents(types, col.add)
-	f := Fetch{Mode: "streaming"}
-	c.commit(patch([]wire.Flag{boolFlag("early", true, 50)}), f)
+	src := newTestSource()
+	c, err := New(Config{DataSource: src, DisableEvents: true, StartWait: -1,
+		Listeners: []Listener{{Events: syncEvents, Func: col.add}}})
+	require.NoError(t, err)
+	sink := <-src.sinks
+	assert.Equal(t, StateNotReady, c.Status().State)
+	assert.Zero(t, sink.Version())
+	u := NewUser("u")
+
+	sink.Started(Fetch{})
+	sink.Apply(dataSet(t, patch([]wire.Flag{boolFlag("early", true, 50)})), Fetch{})
 	assert.False(t, c.Initialized(), "a patch before the full data set does not make the client ready")
-	c.commit(full([]wire.Flag{boolFlag("a", true, 100), segFlag("s-user", "s", 100)}, seg("s", 100, "u")), f)
+	assert.Equal(t, StateNotReady, c.Status().State)
+
+	sink.Apply(dataSet(t, full([]wire.Flag{boolFlag("a", true, 100), segFlag("s-user", "s", 100)}, seg("s", 100, "x"))), Fetch{})
 	assert.True(t, c.Initialized())
 	assert.Equal(t, StateReady, c.Status().State)
-	assert.True(t, c.BoolVariation("early", NewUser("u"), false), "the early push is applied on top of the full data set")
-	c.fetchFailed(errors.New("connection lost"), f)
+	assert.Equal(t, int64(100), sink.Version())
+	assert.True(t, c.BoolVariation("early", u, false), "the early patch is applied on top of the full data set")
+	assert.False(t, c.BoolVariation("s-user", u, false))
+
+	lost := errors.New("connection lost")
+	sink.Failed(lost, Fetch{Timestamp: 100})
 	assert.Equal(t, StateStale, c.Status().State)
-	assert.EqualError(t, c.Status().Err, "connection lost")
-	c.commit(patch(nil, seg("s", 200)), f)
+	assert.Equal(t, lost, c.Status().Err)
+	assert.True(t, c.BoolVariation("a", u, false), "the data stays while stale")
+
+	sink.Apply(dataSet(t, patch(nil, seg("s", 200, "u"))), Fetch{Timestamp: 100})
 	assert.Equal(t, StateReady, c.Status().State)
 	assert.NoError(t, c.Status().Err)
+	assert.True(t, c.BoolVariation("s-user", u, false))
+	sink.Apply(nil, Fetch{Timestamp: 200}) // nothing changed
+	assert.Equal(t, int64(200), sink.Version())
 
-	evs := col.wait(t, 5)
-	var got []EventType
-	for _, e := range evs {
-		got = append(got, e.Type)
-	}
-	assert.Equal(t, []EventType{EventNetworkFetchFull, EventClientReady, EventNetworkFetchError, EventNetworkFetchCached, EventFlagChanged}, got)
-	assert.Equal(t, []string{"s-user"}, evs[4].FlagKeys)
-	assert.Equal(t, 2, evs[0].Fetch.Flags)
-	assert.Equal(t, int64(100), evs[0].Fetch.Version)
+	sink.Stop(errors.New("the environment is gone"))
+	st := c.Status()
+	assert.Equal(t, StateFailed, st.State)
+	assert.ErrorIs(t, st.Err, ErrInitializationFailed)
+	assert.ErrorContains(t, st.Err, "the environment is gone")
+	assert.True(t, c.BoolVariation("a", u, false), "the data stays after a stop")
+	sink.Apply(dataSet(t, patch([]wire.Flag{boolFlag("a", false, 300)})), Fetch{})
+	assert.True(t, c.BoolVariation("a", u, false), "nothing is applied after Stop")
 
-	c.failPermanently(errors.Join(ErrInitializationFailed, errors.New("rejected")))
+	require.NoError(t, c.Close())
+	<-src.done
+	assert.Equal(t, StateClosed, c.Status().State)
+	sink.Failed(lost, Fetch{}) // ignored: the source has stopped
+
+	assert.Equal(t, []string{
+		"network fetch: custom",
+		"network fetch full: custom",
+		"status changed: not ready -> ready",
+		"client ready",
+		"network fetch error: custom",
+		"status changed: ready -> stale",
+		"network fetch cached: custom",
+		"status changed: stale -> ready",
+		"flag changed: s-user",
+		"network fetch cached: custom",
+		"network fetch error: custom",
+		"status changed: ready -> failed",
+		"status changed: failed -> closed",
+	}, describe(col.snapshot()), "Close waits for listeners to take what is queued")
+	evs := col.snapshot()
+	assert.Equal(t, 2, evs[1].Fetch.Flags)
+	assert.Equal(t, int64(100), evs[1].Fetch.Version)
+	assert.Equal(t, lost, evs[5].Err)
+	assert.Equal(t, StateStale, evs[5].StatusChange.Status.State)
+	assert.Equal(t, lost, evs[5].StatusChange.Status.Err)
+}
+
+// A source that stops for good before any data fails WaitForInitialization with its error.
+func TestDataSourceStopBeforeData(t *testing.T) {
+	checkLeaks(t)
+	c, sink := newWithSource(t, Config{})
+	waited := make(chan error, 1)
+	go func() { waited <- c.WaitForInitialization(testCtx(t)) }()
+	sink.Stop(ErrInitializationFailed)
+	err := <-waited
+	assert.ErrorIs(t, err, ErrInitializationFailed)
 	assert.Equal(t, StateFailed, c.Status().State)
-	assert.ErrorIs(t, c.Status().Err, ErrInitializationFailed)
+	assert.False(t, c.Initialized())
+}
+
+// panicSource panics in Run; returnSource returns from Run at once.
+type panicSource struct{}
+
+func (panicSource) Run(context.Context, DataSink) { panic("source bug") }
+
+type returnSource struct{}
+
+func (returnSource) Run(context.Context, DataSink) {}
+
+// A source that panics stops the client's sync for good and nothing else; one that returns
+// early leaves the client as it was, with a warning.
+func TestDataSourceMisbehaving(t *testing.T) {
+	checkLeaks(t)
+	var logs syncBuffer
+	c, err := New(Config{DataSource: panicSource{}, DisableEvents: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	require.NoError(t, err, "New waits for the source, which fails at once")
+	err = c.WaitForInitialization(testCtx(t))
+	require.ErrorIs(t, err, ErrInitializationFailed)
+	assert.ErrorContains(t, err, "source bug")
+	assert.Equal(t, StateFailed, c.Status().State)
+	require.NoError(t, c.Close())
+	assert.Contains(t, logs.String(), "panicked")
+
+	col := newCollector()
+	c, err = New(Config{DataSource: returnSource{}, DisableEvents: true, StartWait: -1,
+		Listeners: []Listener{{Events: []EventType{EventLogWarning}, Func: col.add}}})
+	require.NoError(t, err)
+	col.wait(t, 1)
+	assert.Equal(t, StateNotReady, c.Status().State)
+	require.NoError(t, c.Close())
+}
+
+// A client with a DataSource needs a secret and a URL only to send insight events.
+func TestDataSourceConfig(t *testing.T) {
+	src := newTestSource()
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		msg  string // "" for a valid Config
+	}{
+		{"events off", Config{DataSource: src, DisableEvents: true}, ""},
+		{"events to StreamingURL", Config{DataSource: src, EnvSecret: testSecret, StreamingURL: "wss://fb.example"}, ""},
+		{"events to EventsURL", Config{DataSource: src, EnvSecret: testSecret, EventsURL: "https://fb.example"}, ""},
+		{"SyncCustom", Config{DataSource: src, DisableEvents: true, SyncMode: SyncCustom}, ""},
+		{"events without secret", Config{DataSource: src, StreamingURL: "wss://fb.example"}, "EnvSecret is required to send insight events"},
+		{"events without URL", Config{DataSource: src, EnvSecret: testSecret}, "StreamingURL or EventsURL is required"},
+		{"bad secret given", Config{DataSource: src, DisableEvents: true, EnvSecret: "a b"}, "EnvSecret contains"},
+		{"bad URL given", Config{DataSource: src, DisableEvents: true, StreamingURL: "ftp://x"}, "StreamingURL must be"},
+		{"offline", Config{DataSource: src, Offline: true}, "Offline"},
+		{"polling", Config{DataSource: src, DisableEvents: true, SyncMode: SyncPolling}, "SyncPolling"},
+		{"SyncCustom without source", Config{EnvSecret: testSecret, StreamingURL: "wss://fb.example", SyncMode: SyncCustom}, "needs a DataSource"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := tc.cfg.resolve()
+			if tc.msg == "" {
+				require.NoError(t, err)
+				assert.Equal(t, tc.cfg.DisableEvents, r.eventsURL == nil)
+				return
+			}
+			assert.Nil(t, r)
+			assert.ErrorIs(t, err, ErrInvalidConfig)
+			assert.ErrorContains(t, err, tc.msg)
+		})
+	}
 }
 
 func TestLogEvents(t *testing.T) {
 	var buf syncBuffer
 	checkLeaks(t)
-	c, err := newIdle(Config{EnvSecret: testSecret, StreamingURL: "ws://127.0.0.1:1", StartWait: -1,
-		Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	require.NoError(t, err)
-	defer c.Close()
+	c, sink := newWithSource(t, Config{Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	warn, crit := newCollector(), newCollector()
 	c.On(EventLogWarning, warn.add)
 	c.On(EventLogCritical, crit.add)
-	c.commit(full([]wire.Flag{{Key: "bad", UpdatedAt: "nope"}}), Fetch{Mode: "streaming"})
-	c.failPermanently(ErrInitializationFailed)
+	sink.Apply(&DataSet{ds: full([]wire.Flag{{Key: "bad", UpdatedAt: "nope"}})}, Fetch{})
+	sink.Stop(ErrInitializationFailed)
 
 	w := warn.wait(t, 1)[0]
 	assert.Equal(t, EventLogWarning, w.Type)
@@ -467,6 +640,8 @@ func TestReasonAndTypeStrings(t *testing.T) {
 	assert.Equal(t, "EventType(99)", EventType(99).String())
 	assert.Equal(t, "stale", StateStale.String())
 	assert.Equal(t, "polling", SyncPolling.String())
+	assert.Equal(t, "custom", SyncCustom.String())
+	assert.Equal(t, "SyncMode(9)", SyncMode(9).String())
 }
 
 func TestUserValue(t *testing.T) {
@@ -499,9 +674,7 @@ func TestUserValue(t *testing.T) {
 // set is replaced and patched: clean under -race, and every answer is one the data allowed.
 func TestConcurrentVariationDuringUpdates(t *testing.T) {
 	checkLeaks(t)
-	c, err := newIdle(Config{EnvSecret: testSecret, StreamingURL: "ws://127.0.0.1:1", StartWait: -1})
-	require.NoError(t, err)
-	defer c.Close()
+	c, sink := newWithSource(t, Config{})
 	evals := newCollector()
 	c.On(EventEvaluation, evals.add)
 	c.On(EventFlagChanged, func(Event) {})
@@ -540,18 +713,18 @@ func TestConcurrentVariationDuringUpdates(t *testing.T) {
 		ms := int64(1000 + i)
 		switch {
 		case i%10 == 0:
-			c.commit(full([]wire.Flag{boolFlag("flag", i%20 == 0, ms), segFlag("other", "s", ms)}, seg("s", ms, "user-Aa")), Fetch{Mode: "test"})
+			sink.Apply(&DataSet{ds: full([]wire.Flag{boolFlag("flag", i%20 == 0, ms), segFlag("other", "s", ms)}, seg("s", ms, "user-Aa"))}, Fetch{})
 		case i%7 == 0:
 			archived := boolFlag("flag", true, ms)
 			archived.IsArchived = true
-			c.commit(patch([]wire.Flag{archived}), Fetch{Mode: "test"})
+			sink.Apply(&DataSet{ds: patch([]wire.Flag{archived})}, Fetch{})
 		default:
-			c.commit(patch([]wire.Flag{boolFlag("flag", i%2 == 0, ms)}, seg("s", ms, "user-Ab")), Fetch{Mode: "test"})
+			sink.Apply(&DataSet{ds: patch([]wire.Flag{boolFlag("flag", i%2 == 0, ms)}, seg("s", ms, "user-Ab"))}, Fetch{})
 		}
 	}
 	close(stop)
 	wg.Wait()
-	c.commit(patch([]wire.Flag{boolFlag("flag", true, 5000)}), Fetch{Mode: "test"})
+	sink.Apply(&DataSet{ds: patch([]wire.Flag{boolFlag("flag", true, 5000)})}, Fetch{})
 	require.True(t, c.BoolVariation("flag", NewUser("last"), false))
 	// The listener saw evaluations. (Under this flood it may miss some: its queue is bounded,
 	// and misses are counted and logged.)

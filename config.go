@@ -20,15 +20,21 @@ const (
 	SyncStreaming SyncMode = iota
 	// SyncPolling asks FeatBit's latest-all endpoint for changes every PollInterval.
 	SyncPolling
+	// SyncCustom: the data comes from Config.DataSource. Fetch.Mode reports it for such a
+	// source; Config.SyncMode may be left at its zero value or set to SyncCustom when
+	// Config.DataSource is set.
+	SyncCustom
 )
 
-// String returns "streaming" or "polling".
+// String returns "streaming", "polling" or "custom".
 func (m SyncMode) String() string {
 	switch m {
 	case SyncStreaming:
 		return "streaming"
 	case SyncPolling:
 		return "polling"
+	case SyncCustom:
+		return "custom"
 	}
 	return fmt.Sprintf("SyncMode(%d)", uint8(m))
 }
@@ -50,12 +56,14 @@ const (
 // needs only what differs. New copies the Config; changing it afterwards has no effect.
 type Config struct {
 	// EnvSecret is the server-side secret of the FeatBit environment. Required unless
-	// Offline. It is never logged or included in errors.
+	// Offline, or DataSource is set with DisableEvents. It is never logged or included in
+	// errors.
 	EnvSecret string
 
 	// StreamingURL is the base URL of the FeatBit evaluation server, ws:// or wss:// (http://
 	// and https:// are accepted and converted). A path prefix is kept: the client connects to
-	// <StreamingURL>/streaming. Required unless Offline.
+	// <StreamingURL>/streaming. Required unless Offline; with DataSource it only serves to
+	// derive EventsURL, so it may be left empty when EventsURL is set or DisableEvents is.
 	StreamingURL string
 
 	// EventsURL is the base URL insight events are posted to (<EventsURL>/api/public/insight/track).
@@ -66,8 +74,18 @@ type Config struct {
 	// (<PollingURL>/api/public/sdk/server/latest-all). Default: like EventsURL.
 	PollingURL string
 
-	// SyncMode selects streaming (the default) or polling.
+	// SyncMode selects streaming (the default) or polling. With DataSource it must be left
+	// at its zero value or set to SyncCustom.
 	SyncMode SyncMode
+
+	// DataSource, if set, fills the client's data instead of streaming or polling: a Redis
+	// reader, a file that reloads, a source that tests drive (see DataSource). The client
+	// runs it from New until Close. EnvSecret and StreamingURL (or EventsURL) are then only
+	// needed to send insight events: with DisableEvents neither is required, though a value
+	// that is given is still checked. It cannot be combined with Offline, which opens
+	// nothing at all (set DisableEvents instead to run a DataSource that sends nothing).
+	// Default: none; SyncMode decides.
+	DataSource DataSource
 
 	// PollInterval is the time between polls in SyncPolling mode. Default 30 s, minimum 5 s.
 	PollInterval time.Duration
@@ -196,8 +214,16 @@ func (c Config) resolve() (*resolved, error) {
 	if c.CloseTimeout < 0 {
 		add("CloseTimeout %v is negative", c.CloseTimeout)
 	}
-	if c.SyncMode != SyncStreaming && c.SyncMode != SyncPolling {
+	switch {
+	case c.SyncMode > SyncCustom:
 		add("SyncMode %d is unknown", c.SyncMode)
+	case c.DataSource == nil && c.SyncMode == SyncCustom:
+		add("SyncMode SyncCustom needs a DataSource")
+	case c.DataSource != nil && c.SyncMode == SyncPolling:
+		add("SyncMode SyncPolling cannot be combined with a DataSource, which replaces it")
+	}
+	if c.DataSource != nil && c.Offline {
+		add("DataSource cannot run in Offline mode, which opens nothing; set DisableEvents instead to send nothing")
 	}
 	for i, l := range c.Listeners {
 		if l.Func == nil || len(l.Events) == 0 {
@@ -217,32 +243,44 @@ func (c Config) resolve() (*resolved, error) {
 	}
 
 	if !c.Offline {
-		if err := checkSecret(c.EnvSecret); err != nil {
-			errs = append(errs, err)
+		// With a DataSource the secret and the URLs only serve insight events.
+		custom := c.DataSource != nil
+		events := !c.DisableEvents
+		if !custom || events || c.EnvSecret != "" {
+			if err := checkSecret(c.EnvSecret, custom); err != nil {
+				errs = append(errs, err)
+			}
 		}
-		base, err := parseBase("StreamingURL", c.StreamingURL, true)
-		if err != nil {
-			errs = append(errs, err)
-		} else {
+		var httpBase *url.URL
+		switch {
+		case custom && events && c.StreamingURL == "" && c.EventsURL == "":
+			add("StreamingURL or EventsURL is required to send insight events with a DataSource; set DisableEvents otherwise")
+		case !custom || c.StreamingURL != "" || (events && c.EventsURL == ""):
+			base, err := parseBase("StreamingURL", c.StreamingURL, true)
+			if err != nil {
+				errs = append(errs, err)
+				break
+			}
 			r.streamingURL = join(base, streamingPath, map[string]string{"http": "ws", "https": "wss"})
-			httpBase := join(base, "", map[string]string{"ws": "http", "wss": "https"})
-			eb, pb := httpBase, httpBase
-			if c.EventsURL != "" {
-				if eb, err = parseBase("EventsURL", c.EventsURL, false); err != nil {
-					errs = append(errs, err)
-				}
+			httpBase = join(base, "", map[string]string{"ws": "http", "wss": "https"})
+		}
+		eb, pb := httpBase, httpBase
+		var err error
+		if c.EventsURL != "" {
+			if eb, err = parseBase("EventsURL", c.EventsURL, false); err != nil {
+				errs = append(errs, err)
 			}
-			if c.PollingURL != "" {
-				if pb, err = parseBase("PollingURL", c.PollingURL, false); err != nil {
-					errs = append(errs, err)
-				}
+		}
+		if c.PollingURL != "" {
+			if pb, err = parseBase("PollingURL", c.PollingURL, false); err != nil {
+				errs = append(errs, err)
 			}
-			if eb != nil {
-				r.eventsURL = join(eb, eventsPath, nil)
-			}
-			if pb != nil {
-				r.pollingURL = join(pb, pollingPath, nil)
-			}
+		}
+		if eb != nil {
+			r.eventsURL = join(eb, eventsPath, nil)
+		}
+		if pb != nil {
+			r.pollingURL = join(pb, pollingPath, nil)
 		}
 	}
 	if len(errs) > 0 {
@@ -281,8 +319,12 @@ func (c Config) resolve() (*resolved, error) {
 }
 
 // checkSecret checks the shape of an env secret without ever putting it in the error.
-func checkSecret(s string) error {
+// custom is set for a client with a DataSource, which needs the secret for events only.
+func checkSecret(s string, custom bool) error {
 	if strings.TrimSpace(s) == "" {
+		if custom {
+			return invalid("EnvSecret is required to send insight events with a DataSource; set DisableEvents otherwise")
+		}
 		return invalid("EnvSecret is required unless Offline is set")
 	}
 	for i := 0; i < len(s); i++ {

@@ -46,7 +46,7 @@ func eventsBenchClient(tb testing.TB, eventsURL, secret string, cfg Config, ds *
 	c, err := New(cfg)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { c.Close() })
-	c.commit(ds, Fetch{Mode: "bench"})
+	c.commit(ds, Fetch{})
 	require.True(tb, c.Initialized())
 	return c
 }

@@ -46,7 +46,7 @@ func startEventsClient(t *testing.T, srv *fbtest.Server, cfg Config) *Client {
 func newEventsClient(t *testing.T, srv *fbtest.Server, cfg Config, flags ...wire.Flag) *Client {
 	t.Helper()
 	c := startEventsClient(t, srv, cfg)
-	c.commit(full(flags), Fetch{Mode: "test"})
+	c.commit(full(flags), Fetch{})
 	require.True(t, c.Initialized())
 	return c
 }
@@ -706,7 +706,7 @@ func TestFallbacksSendNoEvents(t *testing.T) {
 	c := startEventsClient(t, srv, Config{})
 	u := NewUser("u1")
 	assert.False(t, c.BoolVariation("ff-bool", u, false), "not ready")
-	c.commit(full([]wire.Flag{targetedFlag(), boolFlag("sentinel", true, 1)}), Fetch{Mode: "test"})
+	c.commit(full([]wire.Flag{targetedFlag(), boolFlag("sentinel", true, 1)}), Fetch{})
 	c.Variation("missing", u, "")
 	c.IntVariation("ff-bool", u, 0)
 	c.Float64VariationDetail("ff-bool", u, 0)

@@ -52,6 +52,12 @@ const (
 	// gets it, whatever types it registered for, in the place of the events it missed;
 	// registering for it adds nothing. Payload: Missed.
 	EventMissed
+	// EventStatusChanged: the client's state changed (see State): NotReady → Ready on the
+	// first data set, Ready → Stale when sync fails, Stale → Ready when data arrives again,
+	// any → Failed, any → Closed. A new Status.Err alone is no change. It is emitted in order
+	// with the other sync events, after the one that caused it. Payload: StatusChange, and
+	// Err when the new status has one.
+	EventStatusChanged
 
 	numEventTypes = iota + 1
 )
@@ -71,6 +77,7 @@ var eventTypeNames = [numEventTypes]string{
 	EventLogInfo:            "log info",
 	EventLogDebug:           "log debug",
 	EventMissed:             "missed",
+	EventStatusChanged:      "status changed",
 }
 
 // String returns a short lower-case name of the type, such as "flag changed".
@@ -103,7 +110,9 @@ type Event struct {
 	Dropped    *Dropped    // EventEventsDropped
 	Log        *LogRecord  // EventLog...
 	Missed     *Missed     // EventMissed
-	Err        error       // EventNetworkFetchError; log records with an error attribute
+	// StatusChange is the payload of EventStatusChanged; Err is then the new status's error.
+	StatusChange *StatusChange
+	Err          error // EventNetworkFetchError, EventStatusChanged; log records with an error attribute
 }
 
 // Evaluation describes one evaluation that served a variation.
@@ -118,8 +127,9 @@ type Evaluation struct {
 
 // Fetch describes a sync request or its outcome.
 type Fetch struct {
-	// Mode is "streaming" or "polling".
-	Mode string
+	// Mode is how the client gets its data: SyncStreaming, SyncPolling, or SyncCustom for
+	// Config.DataSource.
+	Mode SyncMode
 	// Timestamp is the data version the request asked from (0 for everything).
 	Timestamp int64
 	// Flags and Segments count the items received (0 for EventNetworkFetch).

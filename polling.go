@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -15,28 +17,26 @@ import (
 
 // Polling asks FeatBit's latest-all endpoint for the changes since the data the client holds
 // (everything the first time), one request at a time: the next request is scheduled only
-// after the previous one has ended. A success waits PollInterval; a server
-// or network failure backs off as streaming does, honouring Retry-After; 401 and 403 stop
-// polling for good.
+// after the previous one has ended. A success waits PollInterval; a server or network
+// failure backs off as streaming does, honouring Retry-After; 401 and 403 stop polling for
+// good (see the failure policy in sync.go).
 
-// polling is the HTTP synchronizer.
-type polling struct {
-	c       *Client
-	t       syncTimings
-	backoff *backoff.Backoff
+// defaultPollTimeout bounds one polling request when Config.HTTPClient has no timeout of its
+// own, so that a hung request cannot stop polling.
+const defaultPollTimeout = time.Minute
 
-	failures int // consecutive failed polls; used by the run goroutine only
+// pollingSource is the HTTP data source. It knows the client only through the DataSink its
+// Run is given.
+type pollingSource struct {
+	url    *url.URL     // <PollingURL>/api/public/sdk/server/latest-all, without a query
+	secret string       // the env secret, sent in the Authorization header
+	hc     *http.Client // Config.HTTPClient
+	t      syncTimings
 }
 
-func (c *Client) newPolling() synchronizer {
-	t := c.syncTimings()
-	if t.idle {
-		return idleSync{}
-	}
-	return &polling{c: c, t: t, backoff: backoff.New(t.backoffFirst, t.backoffMax, t.backoffReset, t.rand)}
-}
-
-func (p *polling) run(ctx context.Context) {
+// Run polls until ctx ends or FeatBit rejects the credentials.
+func (src *pollingSource) Run(ctx context.Context, sink DataSink) {
+	p := &poller{pollingSource: src, sink: sink, log: sink.Logger(), backoff: src.t.newBackoff()}
 	for {
 		wait, stop := p.poll(ctx)
 		if stop || ctx.Err() != nil {
@@ -48,82 +48,86 @@ func (p *polling) run(ctx context.Context) {
 	}
 }
 
+// poller is one run of the polling source, used by the goroutine running Run only.
+type poller struct {
+	*pollingSource
+	sink     DataSink
+	log      *slog.Logger
+	backoff  *backoff.Backoff
+	failures int // consecutive failed polls
+}
+
 // poll makes one request, applies or reports its outcome, and returns how long to wait
 // before the next one; stop is set when polling must end.
-func (p *polling) poll(ctx context.Context) (wait time.Duration, stop bool) {
-	c := p.c
-	f := Fetch{Mode: modePolling, Timestamp: c.dataVersion()}
-	c.fetchStarted(f)
+func (p *poller) poll(ctx context.Context) (wait time.Duration, stop bool) {
+	f := Fetch{Timestamp: p.sink.Version()}
+	p.sink.Started(f)
 	status, header, body, err := p.get(ctx, f.Timestamp)
 	if ctx.Err() != nil {
 		return 0, true
 	}
 	switch {
-	case err != nil:
+	case err != nil: // policy F9
 		return p.failed(err, f, 0), false
 	case status == http.StatusOK:
 		ds, err := decodePoll(body)
-		if err != nil {
+		if err != nil { // policy F10
 			// Most likely something between us and FeatBit answering for it; asking again
 			// at once would not help.
 			err = fmt.Errorf("fbclient: polling: the response is not a FeatBit data set: %w", err)
-			c.fetchFailed(err, f)
-			c.log.Warn("fbclient: polling: skipped a malformed response", "error", err, "start", preview(body))
-			return p.t.pollInterval, false
+			p.sink.Failed(err, f)
+			p.log.Warn("fbclient: polling: skipped a malformed response", "error", err, "start", preview(body))
+			return p.t.betweenPolls, false
 		}
-		c.commit(ds, f)
+		p.sink.Apply(ds, f)
 		p.backoff.Reset()
 		if p.failures > 0 {
-			c.log.Info("fbclient: polling restored", "failures", p.failures)
+			p.log.Info("fbclient: polling restored", "failures", p.failures)
 			p.failures = 0
 		}
-		return p.t.pollInterval, false
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		err := fmt.Errorf("%w: FeatBit answered HTTP %d to the polling request: the env secret is missing, malformed or not accepted", ErrInitializationFailed, status)
-		c.fetchFailed(err, f)
-		c.failPermanently(err)
+		return p.t.betweenPolls, false
+	case status == http.StatusUnauthorized || status == http.StatusForbidden: // policy F3
+		p.sink.Stop(fmt.Errorf("%w: FeatBit answered HTTP %d to the polling request: the env secret is missing, malformed or not accepted", ErrInitializationFailed, status))
 		return 0, true
-	case status == http.StatusTooManyRequests || status >= 500:
+	case status == http.StatusTooManyRequests || status >= 500: // policy F9
 		err := fmt.Errorf("fbclient: polling: HTTP %d", status)
-		return p.failed(err, f, backoff.RetryAfter(header, p.t.now(), p.t.maxRetryAfter)), false
-	default:
-		// Another client error will not go away by asking faster.
+		return p.failed(err, f, backoff.RetryAfter(header, p.t.now(), backoff.MaxRetryAfter)), false
+	default: // policy F10
 		err := fmt.Errorf("fbclient: polling: HTTP %d", status)
-		c.fetchFailed(err, f)
-		c.log.Warn("fbclient: polling request refused; trying again at the next interval", "error", err, "retryIn", p.t.pollInterval)
-		return p.t.pollInterval, false
+		p.sink.Failed(err, f)
+		p.log.Warn("fbclient: polling request refused; trying again at the next interval", "error", err, "retryIn", p.t.betweenPolls)
+		return p.t.betweenPolls, false
 	}
 }
 
 // failed reports a failure that may pass and returns the backoff delay, at least retryAfter.
-func (p *polling) failed(err error, f Fetch, retryAfter time.Duration) time.Duration {
-	p.c.fetchFailed(err, f)
+func (p *poller) failed(err error, f Fetch, retryAfter time.Duration) time.Duration {
+	p.sink.Failed(err, f)
 	p.failures++
 	delay := max(p.backoff.Next(), retryAfter)
-	p.c.log.Warn("fbclient: polling failed; retrying", "error", err, "retryIn", delay.Round(time.Millisecond), "failures", p.failures)
+	p.log.Warn("fbclient: polling failed; retrying", "error", err, "retryIn", delay.Round(time.Millisecond), "failures", p.failures)
 	return delay
 }
 
 // get sends one latest-all request. For a status other than 200 the body is discarded.
 // Errors never contain the secret.
-func (p *polling) get(ctx context.Context, ts int64) (status int, header http.Header, body []byte, err error) {
-	cfg := p.c.cfg
-	red := &redactor{secret: cfg.EnvSecret}
-	if cfg.HTTPClient.Timeout == 0 {
+func (p *poller) get(ctx context.Context, ts int64) (status int, header http.Header, body []byte, err error) {
+	red := &redactor{secret: p.secret}
+	if p.hc.Timeout == 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, p.t.pollTimeout)
 		defer cancel()
 	}
-	u := *cfg.pollingURL
+	u := *p.url
 	u.RawQuery = "timestamp=" + strconv.FormatInt(ts, 10)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return 0, nil, nil, red.errorf("fbclient: polling", err)
 	}
-	req.Header.Set("Authorization", cfg.EnvSecret)
+	req.Header.Set("Authorization", p.secret)
 	req.Header.Set("User-Agent", userAgent)
 	req.Header.Set("Accept", "application/json")
-	resp, err := cfg.HTTPClient.Do(req)
+	resp, err := p.hc.Do(req)
 	if err != nil {
 		return 0, nil, nil, red.errorf("fbclient: polling", err)
 	}
@@ -143,10 +147,14 @@ func (p *polling) get(ctx context.Context, ts int64) (status int, header http.He
 }
 
 // decodePoll decodes a latest-all response. FeatBit answers an empty body when nothing
-// changed since the timestamp: that is an empty patch, a successful sync.
-func decodePoll(body []byte) (*wire.DataSync, error) {
+// changed since the timestamp: that is an empty patch (nil), a successful sync.
+func decodePoll(body []byte) (*DataSet, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
-		return &wire.DataSync{EventType: wire.EventPatch}, nil
+		return nil, nil
 	}
-	return wire.DecodeDataSet(body)
+	ds, err := wire.DecodeDataSet(body)
+	if err != nil {
+		return nil, err
+	}
+	return &DataSet{ds: ds}, nil
 }

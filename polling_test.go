@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/featflags/fbclient/fbtest"
+	"github.com/featflags/fbclient/internal/backoff"
 	"github.com/featflags/fbclient/internal/token"
 )
 
@@ -54,7 +55,7 @@ func TestPollingPatchAndEmptyBody(t *testing.T) {
 	have := c.dataVersion()
 
 	e := w.find(t, "an empty poll", isType(EventNetworkFetchCached))
-	assert.Equal(t, Fetch{Mode: modePolling, Timestamp: have, Version: have}, *e.Fetch)
+	assert.Equal(t, Fetch{Mode: SyncPolling, Timestamp: have, Version: have}, *e.Fetch)
 	assert.Equal(t, StateReady, c.Status().State)
 
 	n := len(srv.DataSyncRequests())
@@ -93,7 +94,7 @@ func TestPollingServerErrorBacksOffThenRecovers(t *testing.T) {
 	srv.RefuseConnections(http.StatusServiceUnavailable)
 	zz := newSleeps(time.Hour)
 	c, w := start(t, srv, opts{mode: SyncPolling, startWait: -1, tune: func(st *syncTimings) {
-		st.pollInterval = time.Hour // only a backoff can bring the next request
+		st.betweenPolls = time.Hour // only a backoff can bring the next request
 		st.rand = func() float64 { return 0 }
 		st.sleep = zz.sleep
 	}})
@@ -133,8 +134,10 @@ func TestPollingResponses(t *testing.T) {
 		{"server error", 500, nil, "", 2500 * time.Microsecond, StateNotReady},
 		{"bad gateway", 502, nil, "", 2500 * time.Microsecond, StateNotReady},
 		{"rate limited", 429, map[string]string{"Retry-After": "7"}, "", 7 * time.Second, StateNotReady},
-		{"rate limited until a date", 429, map[string]string{"Retry-After": now.Add(time.Minute).Format(http.TimeFormat)}, "", time.Minute, StateNotReady},
-		{"unavailable for too long", 503, map[string]string{"Retry-After": "86400"}, "", 5 * time.Minute, StateNotReady},
+		{"rate limited until a date", 429, map[string]string{"Retry-After": now.Add(30 * time.Second).Format(http.TimeFormat)}, "", 30 * time.Second, StateNotReady},
+		{"unavailable for too long", 503, map[string]string{"Retry-After": "86400"}, "", backoff.MaxRetryAfter, StateNotReady},
+		{"negative Retry-After", 503, map[string]string{"Retry-After": "-9223372037"}, "", 2500 * time.Microsecond, StateNotReady},
+		{"huge Retry-After", 503, map[string]string{"Retry-After": "99999999999"}, "", backoff.MaxRetryAfter, StateNotReady},
 		{"forbidden", 403, nil, "", 0, StateFailed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -152,7 +155,7 @@ func TestPollingResponses(t *testing.T) {
 			zz := newSleeps(0)
 			secret := token.FormatSecret(uuid.New(), uuid.New())
 			c, _ := startURL(t, "ws"+strings.TrimPrefix(hs.URL, "http"), hs.URL, secret, opts{mode: SyncPolling, startWait: -1, tune: func(st *syncTimings) {
-				st.pollInterval = interval
+				st.betweenPolls = interval
 				st.rand = func() float64 { return 0 }
 				st.now = func() time.Time { return now }
 				st.sleep = zz.sleep
@@ -198,7 +201,7 @@ func TestPollingRequests(t *testing.T) {
 	rt := &countingTransport{next: http.DefaultTransport}
 	secret := token.FormatSecret(uuid.New(), uuid.New())
 	c, w := startURL(t, "ws"+strings.TrimPrefix(hs.URL, "http"), hs.URL, secret, opts{mode: SyncPolling, startWait: -1,
-		tune: func(st *syncTimings) { st.pollInterval = time.Millisecond },
+		tune: func(st *syncTimings) { st.betweenPolls = time.Millisecond },
 		cfg:  func(cfg *Config) { cfg.HTTPClient = &http.Client{Timeout: 200 * time.Millisecond, Transport: rt} }})
 	w.until(t, "twenty polls", func() bool { return w.count(isType(EventNetworkFetchFull)) >= 20 })
 	require.NoError(t, c.Close())

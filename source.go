@@ -83,19 +83,25 @@ func (d *DataSet) MarshalJSON() ([]byte, error) {
 
 // A DataSource fills a client's data set. The client calls Run once, on a goroutine of its
 // own, and cancels ctx in Close, then waits for Run to return. Run reports everything it
-// does through sink and returns when ctx is done or after it called sink.Stop.
+// does through sink and returns when ctx is done or after it called sink.Stop. A Run that
+// panics is stopped as if it had called sink.Stop. Run must not call the client's Close,
+// which waits for Run to return.
 type DataSource interface {
 	Run(ctx context.Context, sink DataSink)
 }
 
 // A DataSink is the client's side of the data-source boundary. Its methods are safe for
 // concurrent use, return quickly (listeners are told later, on their own goroutines) and
-// never call back into the source.
+// never call back into the source. They are serialized: the events of one call all go out
+// before those of the next. The client sets Fetch.Mode itself (SyncCustom for
+// Config.DataSource); a source fills Fetch.Timestamp. Calls made after Stop, or after Run
+// returned, are ignored.
 type DataSink interface {
 	// Apply commits a data set: a full one replaces the data, a patch replaces each item it
 	// carries whose updatedAt is newer than the copy held. Items that cannot be used are
 	// skipped and logged. The first full data set makes the client ready; every applied data
-	// set makes it Ready again after a failure.
+	// set makes it Ready again after a failure. A nil ds is an empty patch: the source
+	// reached its data and nothing changed.
 	Apply(ds *DataSet, f Fetch)
 	// Version is the data version the client holds (see DataSet.Version), 0 before the first
 	// full data set: a source asks for the changes since it.
@@ -106,8 +112,9 @@ type DataSink interface {
 	// state becomes Stale (NotReady if it has none) with err.
 	Failed(err error, f Fetch)
 	// Stop reports a failure that will not pass, such as rejected credentials: the client's
-	// state becomes Failed with err, and WaitForInitialization returns err. err should match
-	// ErrInitializationFailed.
+	// state becomes Failed with err, listeners get it as an EventNetworkFetchError, and
+	// WaitForInitialization returns it. An err that does not match ErrInitializationFailed
+	// is wrapped so that it does.
 	Stop(err error)
 	// Logger is the client's logger; records logged to it also reach EventLog listeners.
 	Logger() *slog.Logger

@@ -19,9 +19,8 @@ const (
 	// message arrives, not on a mere reconnect.
 	StateStale
 	// StateFailed: FeatBit rejected the credentials (close code 4003 when streaming, HTTP 401
-	// or 403 when polling); sync has stopped for
-	// good. The client serves the data it has, if any. Status.Err matches
-	// ErrInitializationFailed.
+	// or 403 when polling), or a Config.DataSource stopped for good; sync has stopped. The
+	// client serves the data it has, if any. Status.Err matches ErrInitializationFailed.
 	StateFailed
 	// StateClosed: Close was called.
 	StateClosed
@@ -52,6 +51,17 @@ type Status struct {
 	Since time.Time
 	// Err is the last sync error since the client was last ready, nil if none.
 	Err error
+
+	// Where the data came from belongs here, next to the state: a warm start from a cache
+	// (Config.Cache) will say that the data set was loaded from the cache and how old it is.
+}
+
+// StatusChange reports a change of the client's state: the payload of EventStatusChanged.
+type StatusChange struct {
+	// Status is the new status.
+	Status Status
+	// Previous is the state before the change.
+	Previous State
 }
 
 // Status returns the client's current sync state. It is cheap enough to call from a
@@ -63,21 +73,25 @@ func (c *Client) Status() Status {
 	return *c.status.Load()
 }
 
+// setStatus changes the status and emits the change, if any, at once.
 func (c *Client) setStatus(s State, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.setStatusLocked(s, err)
+	c.emitStatus(c.setStatusLocked(s, err))
 }
 
-// setStatusLocked changes the status; a closed or failed client stays so.
-func (c *Client) setStatusLocked(s State, err error) {
+// setStatusLocked changes the status (a closed or failed client stays so) and returns the
+// EventStatusChanged event that reports the change, nil if the state stayed the same: a new
+// Err alone is not a change of state. The caller emits it (emitStatus) after the event that
+// caused the change, so that listeners hear the cause first.
+func (c *Client) setStatusLocked(s State, err error) *Event {
 	cur := c.status.Load()
 	if cur != nil {
 		if cur.State == StateClosed || (cur.State == StateFailed && s != StateClosed) {
-			return
+			return nil
 		}
 		if cur.State == s && cur.Err == err {
-			return
+			return nil
 		}
 	}
 	st := &Status{State: s, Since: time.Now(), Err: err}
@@ -85,4 +99,16 @@ func (c *Client) setStatusLocked(s State, err error) {
 		st.Since = cur.Since
 	}
 	c.status.Store(st)
+	if cur == nil || cur.State == s {
+		return nil
+	}
+	return &Event{Type: EventStatusChanged, Time: st.Since, Message: cur.State.String() + " -> " + s.String(),
+		StatusChange: &StatusChange{Status: *st, Previous: cur.State}, Err: err}
+}
+
+// emitStatus emits a status change returned by setStatusLocked, if any.
+func (c *Client) emitStatus(e *Event) {
+	if e != nil {
+		c.listeners.emit(*e)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,7 +33,7 @@ func fast(t *syncTimings) {
 	t.pingInterval = 50 * time.Millisecond
 	t.deadAfter = time.Second
 	t.syncTimeout = 5 * time.Second
-	t.pollInterval = 20 * time.Millisecond
+	t.betweenPolls = 20 * time.Millisecond
 	t.backoffFirst = 5 * time.Millisecond
 	t.backoffMax = 50 * time.Millisecond
 }
@@ -190,6 +191,13 @@ func startURL(t *testing.T, streamingURL, httpURL, secret string, o opts) (*Clie
 	if o.startWait != 0 {
 		cfg.StartWait = o.startWait
 	}
+	var types []EventType
+	for _, typ := range EventTypes() {
+		if typ != EventEvaluation {
+			types = append(types, typ)
+		}
+	}
+	cfg.Listeners = []Listener{{Events: types, Func: w.add}}
 	if o.cfg != nil {
 		o.cfg(&cfg)
 	}
@@ -200,13 +208,6 @@ func startURL(t *testing.T, streamingURL, httpURL, secret string, o opts) (*Clie
 		}
 	})
 	require.NoError(t, err)
-	var types []EventType
-	for _, typ := range EventTypes() {
-		if typ != EventEvaluation {
-			types = append(types, typ)
-		}
-	}
-	c.OnEvents(types, w.add)
 	t.Cleanup(func() {
 		require.NoError(t, c.Close())
 		assertNoSecret(t, w.text(), secret)
@@ -269,9 +270,10 @@ func TestStreamingHandshakeAloneIsNotReady(t *testing.T) {
 	_, err := srv.WaitDataSyncRequests(testCtx(t), 1)
 	require.NoError(t, err)
 	srv.SetFlags(fbtest.Flag("early").On(true)) // pushed before the full reply
-	w.find(t, "the early push", func(e Event) bool {
-		return e.Type == EventLogDebug && strings.Contains(e.Message, "before the first full")
-	})
+	// Messages are handled in order: once the warning about the next one is out, the push
+	// has been handled.
+	srv.SendRaw([]byte(`{"messageType":"fence","data":{}}`))
+	w.find(t, "the message after the early push", isType(EventLogWarning))
 	assert.False(t, c.Initialized())
 	assert.Equal(t, StateNotReady, c.Status().State)
 	assert.Equal(t, ReasonClientNotReady, c.VariationDetail("early", anyUser, "").Reason)
@@ -283,13 +285,12 @@ func TestStreamingHandshakeAloneIsNotReady(t *testing.T) {
 	w.find(t, "the ready event", isType(EventClientReady))
 	var got []EventType
 	for _, e := range w.snapshot() {
-		if e.Type < EventLogCritical {
+		if slices.Contains(syncEvents, e.Type) {
 			got = append(got, e.Type)
 		}
 	}
-	require.GreaterOrEqual(t, len(got), 2)
-	assert.Equal(t, []EventType{EventNetworkFetchFull, EventClientReady}, got[len(got)-2:])
-	assert.NotContains(t, got, EventNetworkFetchCached, "the early push was kept, not reported as applied")
+	assert.Equal(t, []EventType{EventNetworkFetch, EventNetworkFetchFull, EventStatusChanged, EventClientReady}, got,
+		"the early push was kept, not reported as applied")
 }
 
 func TestStreamingPushIsVisible(t *testing.T) {
@@ -401,6 +402,109 @@ func TestStreamingStaleWhileDown(t *testing.T) {
 	w.until(t, "ready again", func() bool { return c.Status().State == StateReady })
 }
 
+// Listeners hear every change of state, in order with the sync events that caused it: ready
+// with the first data set, stale when the connection drops, ready again when data arrives
+// after the reconnect, closed by Close. Failures while stale change nothing more.
+func TestStreamingStatusEvents(t *testing.T) {
+	checkLeaks(t)
+	srv := fbtest.NewTestServer(t)
+	srv.SetFlags(fbtest.Flag("f").On(true))
+	c, w := start(t, srv, opts{})
+	srv.RefuseConnections(http.StatusServiceUnavailable)
+	srv.DropConnections()
+	require.NoError(t, srv.WaitFor(testCtx(t), func() bool { return srv.Stats().StreamsRefused >= 2 }))
+	srv.RefuseConnections(0)
+	w.until(t, "ready again", func() bool { return c.Status().State == StateReady })
+	require.NoError(t, c.Close())
+
+	var evs []Event
+	for _, e := range w.snapshot() {
+		if slices.Contains(syncEvents, e.Type) {
+			evs = append(evs, e)
+		}
+	}
+	got := slices.Compact(describe(evs)) // however many attempts were refused
+	assert.Equal(t, []string{
+		"network fetch: streaming",
+		"network fetch full: streaming",
+		"status changed: not ready -> ready",
+		"client ready",
+		"network fetch error: streaming", // the drop
+		"status changed: ready -> stale",
+		"network fetch error: streaming", // the refused attempts
+		"network fetch: streaming",
+		"network fetch cached: streaming", // nothing changed meanwhile
+		"status changed: stale -> ready",
+		"status changed: ready -> closed",
+	}, got)
+	for i, e := range evs {
+		if e.Type == EventStatusChanged && e.StatusChange.Status.State == StateStale {
+			require.Error(t, e.Err)
+			assert.Equal(t, evs[i-1].Err, e.Err, "the status carries the failure that caused it")
+			assert.Equal(t, e.Err, e.StatusChange.Status.Err)
+		}
+	}
+}
+
+// After a connection that delivered data and stayed up a while, the first reconnect comes
+// within a second, whatever happened before; a server that drops each connection soon after
+// it starts gets ever fewer attempts; no wait exceeds 30 s. The client's clock is the test's.
+func TestStreamingReconnectBackoff(t *testing.T) {
+	checkLeaks(t)
+	var ahead atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+	srv := fbtest.NewTestServer(t, fbtest.WithClock(now)) // the tokens are built on the same clock
+	srv.SetFlags(fbtest.Flag("f").On(true))
+	zz := newSleeps(time.Millisecond)
+	c, w := start(t, srv, opts{tune: func(st *syncTimings) {
+		st.backoffFirst, st.backoffMax, st.backoffReset = 0, 0, 0 // the defaults
+		st.rand = func() float64 { return 0.9999 }                // the longest draw
+		st.now = now
+		st.sleep = zz.sleep
+	}})
+	nextWait := func() time.Duration {
+		t.Helper()
+		select {
+		case d := <-zz.entered:
+			return d
+		case <-testCtx(t).Done():
+			t.Fatal("the client did not back off")
+			return 0
+		}
+	}
+	ready := func() { w.until(t, "ready", func() bool { return c.Status().State == StateReady }) }
+
+	// A long outage: the waits grow up to the cap.
+	srv.RefuseConnections(http.StatusServiceUnavailable)
+	srv.DropConnections()
+	var waits []time.Duration
+	for range 8 {
+		waits = append(waits, nextWait())
+	}
+	assert.LessOrEqual(t, waits[0], time.Second)
+	assert.IsNonDecreasing(t, waits)
+	assert.Greater(t, waits[7], 15*time.Second, "the waits reach the cap")
+	assert.LessOrEqual(t, waits[7], 30*time.Second)
+
+	// The server is back; the connection delivers data and stays up 10 s, then drops.
+	srv.RefuseConnections(0)
+	ready()
+	ahead.Add(int64(10 * time.Second))
+	srv.DropConnections()
+	assert.LessOrEqual(t, nextWait(), time.Second, "quick after a healthy connection")
+
+	// Now every connection drops right after its data-sync: the waits grow again.
+	ready()
+	var flapping []time.Duration
+	for range 3 {
+		srv.DropConnections()
+		flapping = append(flapping, nextWait())
+		ready()
+	}
+	assert.Greater(t, flapping[0], time.Second)
+	assert.IsIncreasing(t, flapping)
+}
+
 // 4003 means the credentials were rejected: no reconnect, a permanent failure.
 func TestStreamingRejectedCredentials(t *testing.T) {
 	checkLeaks(t)
@@ -419,6 +523,10 @@ func TestStreamingRejectedCredentials(t *testing.T) {
 	assert.Equal(t, StateFailed, st.State)
 	assert.ErrorIs(t, st.Err, ErrInitializationFailed)
 	assert.False(t, c.Initialized())
+	change := w.find(t, "the status change", isType(EventStatusChanged)).StatusChange
+	assert.Equal(t, StateNotReady, change.Previous, "straight to failed")
+	assert.Equal(t, StateFailed, change.Status.State)
+	assert.ErrorIs(t, change.Status.Err, ErrInitializationFailed)
 	assert.Contains(t, w.logs.String(), "sync stopped for good")
 
 	require.NoError(t, c.Close()) // waits for the synchronizer to stop
@@ -492,26 +600,69 @@ func mustJSON(t *testing.T, v any) json.RawMessage {
 	return b
 }
 
+// replyTimers replaces the data-sync reply timer: each timer the client starts is handed to
+// the test, which fires it when it wants.
+type replyTimers chan chan time.Time
+
+func (r replyTimers) after(time.Duration) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	r <- ch
+	return ch
+}
+
+// next returns the next timer the client starts.
+func (r replyTimers) next(t *testing.T) chan time.Time {
+	t.Helper()
+	select {
+	case ch := <-r:
+		return ch
+	case <-testCtx(t).Done():
+		t.Fatal("the client started no data-sync reply timer")
+		return nil
+	}
+}
+
 // A data-sync request that gets no reply ends the connection; the next one gets its answer.
 func TestStreamingDataSyncTimeout(t *testing.T) {
 	checkLeaks(t)
 	srv := fbtest.NewTestServer(t)
 	srv.SetFlags(fbtest.Flag("f").On(true))
 	srv.HoldDataSync()
-	c, w := start(t, srv, opts{startWait: -1, tune: func(st *syncTimings) { st.syncTimeout = 100 * time.Millisecond }})
+	timers := make(replyTimers, 10)
+	c, w := start(t, srv, opts{startWait: -1, tune: func(st *syncTimings) { st.after = timers.after }})
+	timers.next(t) <- time.Now()
 	e := w.find(t, "the timeout", isType(EventNetworkFetchError))
 	assert.ErrorContains(t, e.Err, "no reply to the data-sync request")
 	assert.False(t, c.Initialized())
-	require.NoError(t, srv.WaitFor(testCtx(t), func() bool { return srv.Stats().StreamsAccepted >= 2 }))
+	timers.next(t) // the next connection asked again
 	srv.ReleaseDataSync()
 	require.NoError(t, c.WaitForInitialization(testCtx(t)))
+	assert.Equal(t, 2, srv.Stats().StreamsAccepted)
 	for _, r := range srv.DataSyncRequests() {
 		assert.Equal(t, int64(0), r.Timestamp, "still asking for everything")
 	}
 }
 
-// A large data set that arrives slowly, in chunks, is not taken for a missing reply or a
-// silent server: the client becomes ready once it has all of it.
+// readCounter is a client connection that reports when the client has read past a mark.
+type readCounter struct {
+	net.Conn
+	read    atomic.Int64
+	mark    int64
+	reached chan struct{}
+	once    sync.Once
+}
+
+func (rc *readCounter) Read(b []byte) (int, error) {
+	n, err := rc.Conn.Read(b)
+	if rc.read.Add(int64(n)) >= rc.mark {
+		rc.once.Do(func() { close(rc.reached) })
+	}
+	return n, err
+}
+
+// A large data set that arrives slowly is not taken for a missing reply or a silent server:
+// the data-sync reply timer that fires while the message is arriving is started again, and
+// the client becomes ready once it has all of it.
 func TestStreamingSlowLargeMessage(t *testing.T) {
 	checkLeaks(t)
 	flags := make([]wire.Flag, 300)
@@ -520,10 +671,12 @@ func TestStreamingSlowLargeMessage(t *testing.T) {
 	}
 	msg, err := json.Marshal(map[string]any{"messageType": "data-sync", "data": full(flags)})
 	require.NoError(t, err)
-	const chunk = 4 << 10
-	require.Greater(t, len(msg), 10*chunk)
+	half := len(msg) / 2
+	// Far beyond what the client's WebSocket reader buffers (4 KiB): a client that has read
+	// this much is reading the message, not waiting for one.
+	require.Greater(t, half, 8*(4<<10))
 
-	done := make(chan struct{})
+	resume, done := make(chan struct{}), make(chan struct{})
 	up := websocket.Upgrader{WriteBufferSize: 1024}
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, err := up.Upgrade(w, r, nil)
@@ -538,27 +691,50 @@ func TestStreamingSlowLargeMessage(t *testing.T) {
 		if err != nil {
 			return
 		}
-		for rest := msg; len(rest) > 0; {
-			n := min(chunk, len(rest))
-			if _, err := wr.Write(rest[:n]); err != nil {
-				return
-			}
-			rest = rest[n:]
-			time.Sleep(10 * time.Millisecond) // the slow link under test, not synchronization
+		if _, err := wr.Write(msg[:half]); err != nil { // sent in 1 KiB frames
+			return
 		}
-		if wr.Close() != nil {
+		select { // the slow link: the rest comes when the test says so
+		case <-resume:
+		case <-done:
+			return
+		}
+		if _, err := wr.Write(msg[half:]); err != nil || wr.Close() != nil {
 			return
 		}
 		<-done
 	}))
 	t.Cleanup(hs.Close)
 	t.Cleanup(func() { close(done) })
+
+	rc := &readCounter{mark: int64(half), reached: make(chan struct{})}
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		rc.Conn = conn
+		return rc, nil
+	}}
+	t.Cleanup(tr.CloseIdleConnections)
+	timers := make(replyTimers, 10)
 	wsURL := "ws" + strings.TrimPrefix(hs.URL, "http")
-	c, w := startURL(t, wsURL, hs.URL, testSecret, opts{startWait: -1, tune: func(st *syncTimings) {
-		st.syncTimeout = 30 * time.Millisecond
-		st.deadAfter = 500 * time.Millisecond
-		st.backoffFirst, st.backoffMax = time.Hour, time.Hour // a failed attempt fails the test
-	}})
+	c, w := startURL(t, wsURL, hs.URL, testSecret, opts{startWait: -1,
+		cfg: func(cfg *Config) { cfg.HTTPClient = &http.Client{Transport: tr} },
+		tune: func(st *syncTimings) {
+			st.after = timers.after
+			st.pingInterval, st.deadAfter = time.Hour, time.Hour
+			st.backoffFirst, st.backoffMax = time.Hour, time.Hour // a failed attempt fails the test
+		}})
+	first := timers.next(t)
+	select {
+	case <-rc.reached:
+	case <-testCtx(t).Done():
+		t.Fatal("the client did not read the first half of the message")
+	}
+	first <- time.Now() // the reply timeout passes while the message is arriving
+	timers.next(t)      // and the client waits again
+	close(resume)
 	require.NoError(t, c.WaitForInitialization(testCtx(t)))
 	assert.Equal(t, len(flags), c.AllVariations(anyUser).Len())
 	assert.Zero(t, w.count(isType(EventNetworkFetchError)))
@@ -648,7 +824,8 @@ func TestStreamingNeverLeaksSecret(t *testing.T) {
 	checkLeaks(t)
 	srv := fbtest.NewTestServer(t)
 	srv.SetFlags(fbtest.Flag("f").On(true))
-	c, w := start(t, srv, opts{tune: func(st *syncTimings) { st.deadAfter = 200 * time.Millisecond }})
+	zz := newSleeps(time.Millisecond) // not the second the refused upgrade's Retry-After asks
+	c, w := start(t, srv, opts{tune: func(st *syncTimings) { st.deadAfter = 200 * time.Millisecond; st.sleep = zz.sleep }})
 
 	next := func(what string, fault func()) {
 		t.Helper()

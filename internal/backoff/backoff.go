@@ -1,5 +1,6 @@
 // Package backoff computes reconnect delays: exponential growth from a first delay up to a
-// maximum, with jitter, and a reset once a connection has stayed healthy long enough.
+// maximum, with jitter, and a reset once a connection has delivered data and stayed up long
+// enough.
 package backoff
 
 import (
@@ -7,15 +8,20 @@ import (
 	"time"
 )
 
-// Defaults used by New for zero arguments (FeatBit's reconnect policy: 1 s doubling to 60 s).
+// Defaults used by New for zero arguments: 1 s doubling to 30 s (LaunchDarkly's cap, so a
+// client is back within about 30 s of its server's recovery), reset by a connection that
+// stayed healthy 5 s.
 const (
 	DefaultFirst      = time.Second
-	DefaultMax        = 60 * time.Second
-	DefaultResetAfter = 60 * time.Second
+	DefaultMax        = 30 * time.Second
+	DefaultResetAfter = 5 * time.Second
 )
 
 // Backoff is the reconnect policy of one connection loop. Attempt n (from 0) waits a delay in
-// [b/2, b), where b = min(max, first·2ⁿ). It is not safe for concurrent use.
+// [b/2, b), where b = min(max, first·2ⁿ). A connection that became healthy (Connected) and
+// stayed so for resetAfter before it ended (Disconnected) starts the sequence again, so the
+// first reconnect after a healthy period is quick, while connections that fail or end soon
+// after they start keep backing off. It is not safe for concurrent use.
 type Backoff struct {
 	first, max, resetAfter time.Duration
 	rand                   func() float64
@@ -60,7 +66,8 @@ func (b *Backoff) Next() time.Duration {
 	return d/2 + time.Duration(float64(d)*0.5*u)
 }
 
-// Connected records that a connection became healthy at t.
+// Connected records that the connection became healthy at t: for a stream, that it
+// delivered a data set.
 func (b *Backoff) Connected(t time.Time) {
 	b.connectedAt = t
 }

@@ -14,8 +14,8 @@ func TestNextSequence(t *testing.T) {
 		u    float64
 		want []time.Duration
 	}{
-		{"no jitter draw", 0, []time.Duration{s / 2, s, 2 * s, 4 * s, 8 * s, 16 * s, 30 * s, 30 * s, 30 * s}},
-		{"middle draw", 0.5, []time.Duration{750 * time.Millisecond, 1500 * time.Millisecond, 3 * s, 6 * s, 12 * s, 24 * s, 45 * s, 45 * s}},
+		{"no jitter draw", 0, []time.Duration{s / 2, s, 2 * s, 4 * s, 8 * s, 15 * s, 15 * s, 15 * s}},
+		{"middle draw", 0.5, []time.Duration{750 * time.Millisecond, 1500 * time.Millisecond, 3 * s, 6 * s, 12 * s, 22500 * time.Millisecond, 22500 * time.Millisecond}},
 		{"near one", 0.999, []time.Duration{999500 * time.Microsecond, 1999 * time.Millisecond}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -61,8 +61,9 @@ func TestReset(t *testing.T) {
 		want    time.Duration // next delay after the disconnect (u = 0)
 	}{
 		{"never healthy", -1, 4 * time.Second},
-		{"short connection", 59 * time.Second, 4 * time.Second},
-		{"exactly a minute", time.Minute, time.Second / 2},
+		{"ended as it became healthy", 0, 4 * time.Second},
+		{"short connection", 4999 * time.Millisecond, 4 * time.Second},
+		{"exactly the reset interval", 5 * time.Second, time.Second / 2},
 		{"long connection", time.Hour, time.Second / 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -109,5 +110,29 @@ func TestMaxBelowFirst(t *testing.T) {
 	b := New(5*time.Second, time.Second, 0, constant(0))
 	if got := b.Next(); got != 2500*time.Millisecond {
 		t.Fatalf("Next() = %v, want 2.5s (max raised to first)", got)
+	}
+}
+
+// A server that keeps accepting connections and dropping them soon after still pushes the
+// delay up to the cap, while one healthy connection brings it back to the first step.
+func TestFlappingKeepsBackingOff(t *testing.T) {
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	b := New(0, 0, 0, constant(0))
+	now := t0
+	var last time.Duration
+	for range 10 {
+		b.Connected(now)
+		now = now.Add(time.Second)
+		b.Disconnected(now)
+		last = b.Next()
+		now = now.Add(last)
+	}
+	if last != DefaultMax/2 {
+		t.Fatalf("after ten short connections Next() = %v, want the cap's %v", last, DefaultMax/2)
+	}
+	b.Connected(now)
+	b.Disconnected(now.Add(DefaultResetAfter))
+	if got := b.Next(); got != DefaultFirst/2 {
+		t.Fatalf("after a healthy connection Next() = %v, want %v", got, DefaultFirst/2)
 	}
 }

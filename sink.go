@@ -1,0 +1,174 @@
+package fbclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/featflags/fbclient/internal/wire"
+)
+
+// clientSink is the client's DataSink: everything a data source reports reaches the store,
+// the status and the listeners through it. Its methods hold mu, so one report's events all
+// go out before the next report's, whichever goroutine of the source makes them. Once the
+// source has stopped (Stop, or its Run returned) further reports are ignored.
+type clientSink struct {
+	c    *Client
+	mode SyncMode // what Fetch.Mode reports
+
+	mu      sync.Mutex
+	stopped bool
+}
+
+// Apply commits ds; a nil ds is an empty patch: the sync succeeded and nothing changed.
+func (s *clientSink) Apply(ds *DataSet, f Fetch) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return
+	}
+	d := &wire.DataSync{EventType: wire.EventPatch}
+	if ds != nil {
+		d = ds.ds
+	}
+	f.Mode = s.mode
+	s.c.commit(d, f)
+}
+
+// Version returns the data version the client holds.
+func (s *clientSink) Version() int64 { return s.c.dataVersion() }
+
+// Started reports a sync request.
+func (s *clientSink) Started(f Fetch) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return
+	}
+	f.Mode = s.mode
+	s.c.listeners.emit(Event{Type: EventNetworkFetch, Time: time.Now(), Message: "sync request started", Fetch: &f})
+}
+
+// Failed reports a failed sync attempt: the client keeps serving its data and becomes stale
+// (or stays not ready, with the error).
+func (s *clientSink) Failed(err error, f Fetch) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return
+	}
+	if err == nil {
+		err = errors.New("fbclient: the data source failed")
+	}
+	f.Mode = s.mode
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var change *Event
+	switch c.Status().State {
+	case StateReady, StateStale:
+		change = c.setStatusLocked(StateStale, err)
+	case StateNotReady:
+		change = c.setStatusLocked(StateNotReady, err)
+	}
+	c.listeners.emit(Event{Type: EventNetworkFetchError, Time: time.Now(), Message: err.Error(), Fetch: &f, Err: err})
+	c.emitStatus(change)
+}
+
+// Stop stops waiting for data for good: the client fails with err, which matches
+// ErrInitializationFailed.
+func (s *clientSink) Stop(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return
+	}
+	s.stopped = true
+	switch {
+	case err == nil:
+		err = fmt.Errorf("%w: the data source stopped", ErrInitializationFailed)
+	case !errors.Is(err, ErrInitializationFailed):
+		err = fmt.Errorf("%w: %w", ErrInitializationFailed, err)
+	}
+	c := s.c
+	f := Fetch{Mode: s.mode, Timestamp: c.dataVersion()}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	change := c.setStatusLocked(StateFailed, err)
+	c.listeners.emit(Event{Type: EventNetworkFetchError, Time: time.Now(), Message: err.Error(), Fetch: &f, Err: err})
+	c.emitStatus(change)
+	c.log.Log(context.Background(), LevelCritical, "fbclient: sync stopped for good", "error", err)
+	// Last: whoever WaitForInitialization lets go finds all the above done.
+	c.failErr = err
+	close(c.failed)
+}
+
+// Logger returns the client's logger.
+func (s *clientSink) Logger() *slog.Logger { return s.c.log }
+
+// run runs src until ctx ends, then ignores whatever it still reports. A panic in src stops
+// it for good, as Stop would.
+func (s *clientSink) run(ctx context.Context, src DataSource) {
+	defer func() {
+		s.mu.Lock()
+		stopped := s.stopped
+		s.stopped = true
+		s.mu.Unlock()
+		if !stopped && ctx.Err() == nil {
+			s.c.log.Warn("fbclient: the data source returned before Close; the data will not change any more", "mode", s.mode)
+		}
+	}()
+	defer func() {
+		if v := recover(); v != nil {
+			s.c.log.Error("fbclient: the data source panicked", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			s.Stop(fmt.Errorf("%w: the data source panicked: %v", ErrInitializationFailed, v))
+		}
+	}()
+	src.Run(ctx, s)
+}
+
+// commit applies a data-sync payload and reports it: skipped items are logged, readiness
+// and status are updated, and the fetch, status and flag-change events are emitted, all
+// after the data is committed and in commit order.
+func (c *Client) commit(ds *wire.DataSync, f Fetch) {
+	res := c.store.apply(ds)
+	for _, err := range res.skipped {
+		c.log.Warn("fbclient: skipped an item of a data-sync message", "mode", f.Mode, "error", err)
+	}
+	if res.buffered {
+		c.log.Debug("fbclient: kept a patch that arrived before the first full data set", "mode", f.Mode)
+		return
+	}
+	f.Flags, f.Segments, f.Version = len(ds.FeatureFlags), len(ds.Segments), res.version
+	// The status changes before any event goes out, so a listener sees the state its event
+	// reports; the status change itself is told after the fetch that caused it.
+	c.mu.Lock()
+	change := c.setStatusLocked(StateReady, nil)
+	c.mu.Unlock()
+	now := time.Now()
+	if res.full {
+		c.listeners.emit(Event{Type: EventNetworkFetchFull, Time: now, Message: "full data set applied", Fetch: &f})
+	} else {
+		c.listeners.emit(Event{Type: EventNetworkFetchCached, Time: now, Message: "patch applied", Fetch: &f})
+	}
+	c.emitStatus(change)
+	if res.initialized {
+		c.markReady()
+	}
+	if len(res.changed) > 0 {
+		c.listeners.emit(Event{Type: EventFlagChanged, Time: now, Message: fmt.Sprintf("%d flags changed", len(res.changed)), FlagKeys: res.changed})
+	}
+	c.log.Debug("fbclient: data-sync applied", "mode", f.Mode, "full", res.full, "flags", f.Flags, "segments", f.Segments, "changed", len(res.changed), "version", res.version)
+}
+
+// dataVersion is the timestamp sync resumes from: 0 until the first full data set.
+func (c *Client) dataVersion() int64 {
+	if s := c.store.load(); s != nil {
+		return s.version
+	}
+	return 0
+}
