@@ -31,7 +31,7 @@ func testCtx(t *testing.T) context.Context {
 }
 
 // fullSet returns the full data set srv serves now, as its latest-all endpoint gives it.
-func fullSet(t *testing.T, srv *fbtest.Server) *fbclient.DataSet {
+func fullSet(t testing.TB, srv *fbtest.Server) *fbclient.DataSet {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, srv.URL()+fbtest.LatestAllPath, nil)
 	require.NoError(t, err)
