@@ -54,6 +54,7 @@ func TestReaderClients(t *testing.T) {
 	}
 
 	srv.SetFlags(fbtest.Flag("banner").Strings("blue", "green").Fallthrough(0))
+	srv.SetFlags(testFlags(10)...) // enough flags for changes to travel as patches
 	require.NoError(t, w.Save(testCtx(t), fullSet(t, srv)))
 	for _, c := range readers {
 		require.NoError(t, c.WaitForInitialization(testCtx(t)))
@@ -78,5 +79,22 @@ func TestReaderClients(t *testing.T) {
 	require.NoError(t, w.Save(testCtx(t), fullSet(t, srv)))
 	for _, c := range readers {
 		eventually(t, "changes are followed again", func() bool { return c.Variation("banner", user, "none") == "blue" })
+	}
+
+	// Readers that followed the changes serve what a reader that reads the set whole does.
+	srv.SetSegments(fbtest.Segment("pro").Included("u1"))
+	srv.SetFlags(fbtest.Flag("f3").Strings("a", "b").Rule("seg", 1, fbtest.InSegment("pro")))
+	last := fullSet(t, srv)
+	require.NoError(t, w.Save(testCtx(t), last))
+	fresh := newReader(t, rs.Client(), o)
+	require.NoError(t, fresh.WaitForInitialization(testCtx(t)))
+	for _, c := range append(readers, fresh) {
+		waitStatus(t, c, "the last version", func(fbclient.Status) bool { return c.Variation("f3", user, "") == "b" })
+	}
+	for _, u := range []fbclient.User{user, fbclient.NewUser("u2"), fbclient.NewUser("u3").WithCustom("plan", "pro")} {
+		want := fresh.AllVariations(u)
+		for _, c := range readers {
+			assert.Equal(t, want, c.AllVariations(u))
+		}
 	}
 }

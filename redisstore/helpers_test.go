@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -87,7 +88,8 @@ func watch(t *testing.T, rdb redis.UniversalClient, o Options) *notifications {
 			if err != nil {
 				return
 			}
-			v, err := strconv.ParseInt(msg.Payload, 10, 64)
+			ver, _, _ := strings.Cut(msg.Payload, " ")
+			v, err := strconv.ParseInt(ver, 10, 64)
 			if err != nil {
 				v = -2
 			}

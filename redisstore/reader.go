@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/featflags/fbclient"
@@ -65,11 +66,12 @@ func (s *DataSource) pingInterval() time.Duration { return max(s.opts.CheckInter
 // fbclient.DataSource; the client calls it.
 func (s *DataSource) Run(ctx context.Context, sink fbclient.DataSink) {
 	wake := make(chan struct{}, 1)
+	notes := make(chan string, 64)
 	lctx, cancel := context.WithCancel(ctx)
 	listening := make(chan struct{})
 	go func() {
 		defer close(listening)
-		s.listen(lctx, wake)
+		s.listen(lctx, notes, wake)
 	}()
 	defer func() {
 		cancel()
@@ -88,6 +90,10 @@ func (s *DataSource) Run(ctx context.Context, sink fbclient.DataSink) {
 			return
 		case <-t.C:
 		case <-wake:
+		case msg := <-notes:
+			if r.patch(msg) {
+				continue
+			}
 		}
 		next := s.opts.CheckInterval
 		if r.check(ctx) {
@@ -143,6 +149,36 @@ func (r *reader) check(ctx context.Context) (unreachable bool) {
 	return false
 }
 
+// patch handles a change notification (see patch.go): it applies the patch it carries when
+// the client holds exactly the version the patch starts from, and reports whether that, or
+// the client holding the notified version already, made a check unnecessary.
+func (r *reader) patch(msg string) bool {
+	ver, rest, _ := strings.Cut(msg, " ")
+	v, err := strconv.ParseInt(ver, 10, 64)
+	if err != nil || r.failing {
+		return false
+	}
+	if v <= r.applied {
+		return true
+	}
+	from, data, ok := strings.Cut(rest, " ")
+	if !ok {
+		return false
+	}
+	if f, err := strconv.ParseInt(from, 10, 64); err != nil || f != r.applied {
+		return false
+	}
+	ds, err := fbclient.ParseDataSet([]byte(data))
+	if err != nil || ds.Full() || ds.Version() != v {
+		return false
+	}
+	f := fbclient.Fetch{Timestamp: r.applied}
+	r.sink.Started(f)
+	r.sink.Apply(ds, f)
+	r.applied = v
+	return true
+}
+
 // recovered records that the client has the stored data set again.
 func (r *reader) recovered(writer bool) {
 	r.failing = false
@@ -196,12 +232,12 @@ func (r *reader) fail(err error) bool {
 	return !errors.Is(err, ErrNoData) && !errors.Is(err, ErrNoWriter) && !errors.Is(err, ErrBadData)
 }
 
-// listen subscribes to the change channel and signals wake for every notification and every
-// (re)subscription, until ctx is done. A lost subscription is opened again after
-// retryInterval.
-func (s *DataSource) listen(ctx context.Context, wake chan<- struct{}) {
+// listen subscribes to the change channel until ctx is done. It passes every notification
+// to notes, and signals wake for every (re)subscription and for a notification that notes
+// has no room for. A lost subscription is opened again after retryInterval.
+func (s *DataSource) listen(ctx context.Context, notes chan<- string, wake chan<- struct{}) {
 	for {
-		s.subscribe(ctx, wake)
+		s.subscribe(ctx, notes, wake)
 		t := time.NewTimer(s.retryInterval())
 		select {
 		case <-ctx.Done():
@@ -213,7 +249,7 @@ func (s *DataSource) listen(ctx context.Context, wake chan<- struct{}) {
 }
 
 // subscribe runs one subscription until it fails or ctx is done.
-func (s *DataSource) subscribe(ctx context.Context, wake chan<- struct{}) {
+func (s *DataSource) subscribe(ctx context.Context, notes chan<- string, wake chan<- struct{}) {
 	ps := s.rdb.Subscribe(ctx, s.keys.channel)
 	defer ps.Close()
 	stop := context.AfterFunc(ctx, func() { _ = ps.Close() }) // unblocks ReceiveTimeout
@@ -233,12 +269,20 @@ func (s *DataSource) subscribe(ctx context.Context, wake chan<- struct{}) {
 			return
 		}
 		pinged = false
-		switch msg.(type) {
-		case *redis.Subscription, *redis.Message:
+		switch msg := msg.(type) {
+		case *redis.Message:
 			select {
-			case wake <- struct{}{}:
+			case notes <- msg.Payload:
+				continue
 			default:
 			}
+		case *redis.Subscription:
+		default:
+			continue
+		}
+		select {
+		case wake <- struct{}{}:
+		default:
 		}
 	}
 }

@@ -21,6 +21,8 @@ import (
 type sink struct {
 	mu       sync.Mutex
 	versions []int64 // versions of the applied data sets, in order
+	patches  int     // how many of them were patches
+	failures int     // calls of Failed
 	state    fbclient.State
 	err      error
 	warnings []string
@@ -41,6 +43,9 @@ func (s *sink) Apply(ds *fbclient.DataSet, _ fbclient.Fetch) {
 	s.report(func() {
 		if ds != nil { // nil: nothing changed
 			s.versions = append(s.versions, ds.Version())
+			if !ds.Full() {
+				s.patches++
+			}
 		}
 		s.state, s.err = fbclient.StateReady, nil
 	})
@@ -59,6 +64,7 @@ func (s *sink) Started(fbclient.Fetch) {}
 
 func (s *sink) Failed(err error, _ fbclient.Fetch) {
 	s.report(func() {
+		s.failures++
 		s.err = err
 		if len(s.versions) > 0 {
 			s.state = fbclient.StateStale
@@ -89,6 +95,8 @@ type sinkState struct {
 	err      error
 	version  int64 // of the last applied data set, -1 before one
 	applied  int   // how many data sets were applied
+	patches  int   // how many of them were patches
+	failures int   // calls of Failed
 	warnings int
 }
 
@@ -98,7 +106,7 @@ func (s *sink) waitUntil(t *testing.T, what string, cond func(sinkState) bool) s
 	ctx := testCtx(t)
 	for {
 		s.mu.Lock()
-		st := sinkState{state: s.state, err: s.err, version: -1, applied: len(s.versions), warnings: len(s.warnings)}
+		st := sinkState{state: s.state, err: s.err, version: -1, applied: len(s.versions), patches: s.patches, failures: s.failures, warnings: len(s.warnings)}
 		if len(s.versions) > 0 {
 			st.version = s.versions[len(s.versions)-1]
 		}
@@ -141,14 +149,18 @@ func TestReaderFollowsWriter(t *testing.T) {
 	leakCheck(t)
 	rs := startRedis(t)
 	srv := fbtest.NewTestServer(t)
-	srv.SetFlags(fbtest.Flag("a"))
+	srv.SetFlags(fbtest.Flag("a"), fbtest.Flag("b"), fbtest.Flag("c"))
 	o := Options{EnvID: srv.EnvID(), CheckInterval: time.Hour}
 	w := newWriter(t, rs.Client(), o)
-	v1 := fullSet(t, srv)
-	require.NoError(t, w.Save(testCtx(t), v1))
 
+	// With no data yet, the reader checks twice: at start, and once subscribed. After that
+	// only notifications make it act.
 	s := newSink()
 	run(t, rs.Client(), o, s)
+	s.waitUntil(t, "checked at start and once subscribed", func(st sinkState) bool { return st.failures == 2 })
+
+	v1 := fullSet(t, srv)
+	require.NoError(t, w.Save(testCtx(t), v1))
 	s.waitUntil(t, "the stored data set is applied", readyAt(v1.Version()))
 	for i := range 3 {
 		srv.SetFlags(fbtest.Flag("a").On(i%2 == 0))
@@ -158,6 +170,8 @@ func TestReaderFollowsWriter(t *testing.T) {
 	}
 	st := s.waitUntil(t, "done", func(sinkState) bool { return true })
 	assert.Equal(t, 4, st.applied, "each data set applied once")
+	assert.Equal(t, 3, st.patches, "changes arrive as patches")
+	assert.Equal(t, 2, st.failures)
 }
 
 // A notification that never arrives is made up for by the periodic check.

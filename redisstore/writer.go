@@ -23,7 +23,11 @@ import (
 // if it has not noticed yet. A stored value that is not a hash with a numeric version is
 // replaced.
 //
-// KEYS: data, lease. ARGV: owner, lease TTL in ms, version, data, channel.
+// The notification carries the patch from the stored version to the new one when the
+// stored version is the one the patch starts from (see patch.go).
+//
+// KEYS: data, lease. ARGV: owner, lease TTL in ms, version, data, channel, the version the
+// patch starts from ("" for none), patch.
 // Returns 1 written, 0 not newer than the stored set, -1 another writer holds the lease.
 var writeScript = redis.NewScript(`
 local holder = redis.call('GET', KEYS[2])
@@ -34,15 +38,20 @@ elseif holder ~= ARGV[1] then
 else
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
 end
+local cur = nil
 if redis.call('TYPE', KEYS[1]).ok == 'hash' then
-  local cur = tonumber(redis.call('HGET', KEYS[1], 'version'))
+  cur = tonumber(redis.call('HGET', KEYS[1], 'version'))
   if cur ~= nil and cur >= tonumber(ARGV[3]) then
     return 0
   end
 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'version', ARGV[3], 'data', ARGV[4])
-redis.call('PUBLISH', ARGV[5], ARGV[3])
+local msg = ARGV[3]
+if cur ~= nil and ARGV[6] ~= '' and cur == tonumber(ARGV[6]) then
+  msg = ARGV[3] .. ' ' .. ARGV[6] .. ' ' .. ARGV[7]
+end
+redis.call('PUBLISH', ARGV[5], msg)
 return 1
 `)
 
@@ -92,6 +101,7 @@ type Writer struct {
 
 	mu     sync.Mutex
 	latest *pending // the newest data set given to Save; nil before the first
+	last   *pending // the last data set this Writer wrote; nil before the first
 	held   bool     // the last lease operation left the lease with this Writer
 	closed bool
 
@@ -106,7 +116,8 @@ type Writer struct {
 type pending struct {
 	version int64
 	data    []byte
-	stored  bool // Redis is known to hold this version or a newer one
+	items   []item // its flags and segments, to make patches; nil if it cannot be split
+	stored  bool   // Redis is known to hold this version or a newer one
 }
 
 // NewWriter returns a Writer that keeps the data of environment opts.EnvID in rdb, and starts
@@ -158,7 +169,7 @@ func (w *Writer) Save(ctx context.Context, ds *fbclient.DataSet) error {
 	if err != nil {
 		return fmt.Errorf("redisstore: encoding the data set: %w", err)
 	}
-	p := &pending{version: ds.Version(), data: b}
+	p := &pending{version: ds.Version(), data: b, items: splitItems(b)}
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
@@ -192,9 +203,18 @@ func (w *Writer) inSync() bool {
 
 // write runs writeScript for p and records the outcome.
 func (w *Writer) write(ctx context.Context, p *pending) error {
+	w.mu.Lock()
+	last := w.last
+	w.mu.Unlock()
+	from, patch := "", []byte(nil)
+	if last != nil && last.version < p.version {
+		if patch = diff(last.items, p.items, len(p.data)); patch != nil {
+			from = strconv.FormatInt(last.version, 10)
+		}
+	}
 	ttl := w.opts.LeaseTTL.Milliseconds()
 	res, err := writeScript.Run(ctx, w.rdb, []string{w.keys.data, w.keys.lease},
-		w.owner, ttl, p.version, p.data, w.keys.channel).Int()
+		w.owner, ttl, p.version, p.data, w.keys.channel, from, patch).Int()
 	if err != nil {
 		return fmt.Errorf("redisstore: writing the data set to %s: %w", w.keys.data, err)
 	}
@@ -204,6 +224,9 @@ func (w *Writer) write(ctx context.Context, p *pending) error {
 	switch res {
 	case 1:
 		p.stored = true
+		if w.last == nil || w.last.version < p.version {
+			w.last = p
+		}
 		w.log.Debug("redisstore: data set written", "key", w.keys.data, "version", p.version)
 	case 0:
 		p.stored = true
