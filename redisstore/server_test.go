@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -108,9 +107,4 @@ func (s *redisServer) Client() *redis.Client {
 	})
 	s.t.Cleanup(func() { _ = rdb.Close() })
 	return rdb
-}
-
-// envOptions returns Options for a fresh environment id.
-func envOptions(t testing.TB) Options {
-	return Options{EnvID: fmt.Sprintf("env-%s-%d", t.Name(), time.Now().UnixNano())}
 }
