@@ -9,6 +9,8 @@
 // them while clients are connected, inject faults (dropped connections, close codes, refused
 // connections, a silent server, malformed messages, failing or hanging event requests), and
 // observe what clients did (connections, data-sync timestamps, pings, events) without sleeping.
+// Stop and Start restart it on the same address, as a FeatBit server that restarts, and
+// DataFile exports its flags as a data file for fbclient's Offline mode.
 //
 //	srv := fbtest.NewTestServer(t)
 //	srv.SetFlags(
@@ -16,6 +18,9 @@
 //		fbtest.Flag("banner").Strings("blue", "green").Rollout(50, 50),
 //	)
 //	// configure the client with srv.StreamingURL(), srv.EventsURL() and srv.Secret()
+//
+// For unit tests of code that evaluates flags, package fbtest/inmem gives a ready client
+// whose flags live in memory, with no server to start and no network.
 //
 // All methods are safe for concurrent use. fbtest logs nothing itself, and no error text or
 // response body contains the env secret.
@@ -153,7 +158,7 @@ type Server struct {
 	final     bool             // Close was called
 	closed    bool             // stopped: no new stream; held requests are answered 503
 	closing   chan struct{}    // closed when the server stops
-	notify    chan struct{} // closed and replaced whenever observable state changes
+	notify    chan struct{}    // closed and replaced whenever observable state changes
 	flags     map[string]wire.Flag
 	segments  map[string]wire.Segment
 	version   int64                        // highest version given out or loaded
