@@ -22,8 +22,8 @@ const (
 	// SyncPolling asks FeatBit's latest-all endpoint for changes every PollInterval.
 	SyncPolling
 	// SyncCustom: the data comes from Config.DataSource. Fetch.Mode reports it for such a
-	// source; Config.SyncMode may be left at its zero value or set to SyncCustom when
-	// Config.DataSource is set.
+	// source, and for the reloads of Config.ReloadDataFile; Config.SyncMode may be left at its
+	// zero value or set to SyncCustom when Config.DataSource is set.
 	SyncCustom
 )
 
@@ -65,14 +65,21 @@ type Config struct {
 	// and https:// are accepted and converted). A path prefix is kept: the client connects to
 	// <StreamingURL>/streaming. Required unless Offline; with DataSource it only serves to
 	// derive EventsURL, so it may be left empty when EventsURL is set or DisableEvents is.
+	//
+	// The three URLs are base URLs: New rejects one with a query, a fragment, user info, a
+	// scheme other than these, or a path that already holds the endpoint the SDK appends
+	// (ending in /streaming, or containing /api/public), and its error names the base URL to
+	// use instead.
 	StreamingURL string
 
-	// EventsURL is the base URL insight events are posted to (<EventsURL>/api/public/insight/track).
-	// Default: StreamingURL with ws:// turned into http:// and wss:// into https://.
+	// EventsURL is the base URL insight events are posted to (<EventsURL>/api/public/insight/track),
+	// http:// or https://. Default: StreamingURL with ws:// turned into http:// and wss://
+	// into https://.
 	EventsURL string
 
 	// PollingURL is the base URL polled in SyncPolling mode
-	// (<PollingURL>/api/public/sdk/server/latest-all). Default: like EventsURL.
+	// (<PollingURL>/api/public/sdk/server/latest-all), http:// or https://. Default: like
+	// EventsURL.
 	PollingURL string
 
 	// SyncMode selects streaming (the default) or polling. With DataSource it must be left
@@ -118,14 +125,13 @@ type Config struct {
 	// cannot be combined with DataFile. Default: none.
 	Data []byte
 
-	// ReloadDataFile makes an Offline client check DataFile's modification time every second
-	// and load the file again when it changed, for local development: edit the file, and the
-	// running service serves the new flags, with EventFlagChanged for the flags that changed
-	// (by their updatedAt: a flag edited without a newer updatedAt is served but not
-	// reported, unless it has no updatedAt at all). A file that cannot be loaded is logged
-	// (and reported as EventNetworkFetchError, state Stale), and the last good data set is
-	// kept. The reloads are reported with Fetch.Mode SyncCustom. Default false: DataFile is
-	// read once, in New.
+	// ReloadDataFile makes an Offline client check DataFile's modification time and size
+	// every second and load the file again when they changed, for local development: edit the
+	// file, and the running service serves the new flags. EventFlagChanged names the flags
+	// whose updatedAt changed; items without updatedAt are given the reload time, so they are
+	// named at every reload. A file that cannot be loaded is logged, reported once as
+	// EventNetworkFetchError (state Stale), and the last good data set is kept. Reloads are
+	// reported with Fetch.Mode SyncCustom. Default false: DataFile is read once, in New.
 	ReloadDataFile bool
 
 	// DisableEvents stops the client from sending insight events (evaluations and metrics)
