@@ -156,3 +156,22 @@ func TestDataFileRoundTrip(t *testing.T) {
 		t.Errorf("version %d, want %d", other.DataVersion(), srv.DataVersion())
 	}
 }
+
+// WithSecret makes a second server of the same environment: a client of one is accepted by
+// the other, and a malformed secret is refused at once.
+func TestWithSecret(t *testing.T) {
+	a := NewTestServer(t)
+	b := NewTestServer(t, WithSecret(a.Secret()))
+	if b.Secret() != a.Secret() || b.EnvID() != a.EnvID() {
+		t.Fatalf("b: %s %s, want a's", b.Secret(), b.EnvID())
+	}
+	if code, _ := poll(t, b, "", a.Secret()); code != http.StatusOK {
+		t.Errorf("a's secret at b: %d", code)
+	}
+	defer func() {
+		if r := recover(); r == nil {
+			t.Error("a malformed secret was accepted")
+		}
+	}()
+	NewUnstartedServer(WithSecret("short"))
+}

@@ -123,8 +123,18 @@ type Stats struct {
 type Option func(*options)
 
 type options struct {
+	secret string
 	now    func() time.Time
 	prefix string
+}
+
+// WithSecret makes the server use secret as its env secret instead of a random one, so that
+// two servers stand for the same FeatBit environment (two evaluation servers of one
+// environment, or one before and after a data change), with the same EnvID. It must be a
+// valid 44-character FeatBit env secret, such as another server's Secret; NewServer panics
+// otherwise.
+func WithSecret(secret string) Option {
+	return func(o *options) { o.secret = secret }
 }
 
 // WithClock sets the server's clock, used to check streaming tokens (±30 s window), to stamp
@@ -200,9 +210,19 @@ func NewUnstartedServer(opts ...Option) *Server {
 	if o.prefix == "/" {
 		o.prefix = ""
 	}
-	env := uuid.New()
+	var env uuid.UUID
+	if o.secret == "" {
+		env = uuid.New()
+		o.secret = token.FormatSecret(uuid.New(), env)
+	} else {
+		id, err := token.EnvID(o.secret)
+		if err != nil {
+			panic("fbtest: WithSecret: not a valid 44-character FeatBit env secret")
+		}
+		env = id
+	}
 	return &Server{
-		secret:    token.FormatSecret(uuid.New(), env),
+		secret:    o.secret,
 		envID:     env.String(),
 		prefix:    o.prefix,
 		now:       o.now,
