@@ -25,21 +25,19 @@
 // evaluated (client not ready, unknown flag, invalid user, wrong type, malformed flag); the
 // Detail forms say why. The SDK never panics into the caller and never blocks a request.
 //
-// For tests, Config.Offline with Config.DataFile runs the client from a JSON file with no
-// network, and the fbtest package provides a fake FeatBit server.
+// For tests, Config.Offline with Config.DataFile (or Config.Data) runs the client from a JSON
+// data set with no network; package fbtest provides a fake FeatBit server, and package
+// fbtest/inmem a client whose flags a test sets in memory.
 package fbclient
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/featflags/fbclient/internal/wire"
 )
 
 // Version is the SDK's version, sent in the User-Agent header.
@@ -70,9 +68,8 @@ type Client struct {
 	closeOnce  sync.Once
 }
 
-// New creates a client and starts it. For an invalid Config it returns an error matching
-// ErrInvalidConfig (or, in Offline mode, an error naming a DataFile that cannot be loaded)
-// and starts nothing. Otherwise it waits up to Config.StartWait for the first data set and
+// New creates a client and starts it. For an invalid Config, offline data that cannot be
+// loaded included, it returns an error matching ErrInvalidConfig and starts nothing. Otherwise it waits up to Config.StartWait for the first data set and
 // returns the client, ready or not: sync goes on in the background, and Initialized,
 // WaitForInitialization and Status tell when it is ready.
 func New(cfg Config) (*Client, error) {
@@ -108,8 +105,9 @@ func newClient(cfg Config, tune func(*syncTimings)) (*Client, error) {
 		c.listeners.add(l.Events, l.Func, nil, ListenerName(l.Name), ListenerQueueSize(l.QueueSize))
 	}
 
+	var reload *fileSource
 	if r.Offline {
-		if err := c.loadDataFile(); err != nil {
+		if reload, err = c.loadOffline(); err != nil {
 			// Stop the goroutines of Config.Listeners, letting them take what was logged.
 			ctx, cancel := context.WithTimeout(context.Background(), r.CloseTimeout)
 			c.listeners.close(ctx)
@@ -123,6 +121,9 @@ func newClient(cfg Config, tune func(*syncTimings)) (*Client, error) {
 		c.events.sink = sender.add
 	}
 	c.events.start()
+	if reload != nil {
+		c.runOffline(reload)
+	}
 
 	if !r.Offline {
 		src, mode := c.dataSource()
@@ -163,30 +164,6 @@ func (c *Client) dataSource() (DataSource, SyncMode) {
 		return &pollingSource{url: r.pollingURL, secret: r.EnvSecret, hc: r.HTTPClient, t: t}, SyncPolling
 	}
 	return &streamingSource{url: r.streamingURL, secret: r.EnvSecret, dialer: newDialer(r.HTTPClient, t.handshakeTimeout), t: t}, SyncStreaming
-}
-
-// loadDataFile loads Config.DataFile into the store; without one the data set is empty.
-func (c *Client) loadDataFile() error {
-	ds := &wire.DataSync{EventType: wire.EventFull}
-	if name := c.cfg.DataFile; name != "" {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			return fmt.Errorf("fbclient: cannot read DataFile: %w", err)
-		}
-		if ds, err = wire.DecodeDataSet(b); err != nil {
-			return fmt.Errorf("fbclient: DataFile %s: %w", name, err)
-		}
-		ds.EventType = wire.EventFull
-		res := c.store.apply(ds)
-		if len(res.skipped) > 0 {
-			return fmt.Errorf("fbclient: DataFile %s: %w", name, res.skipped[0])
-		}
-		c.log.Info("fbclient: loaded offline data", "file", name, "flags", len(ds.FeatureFlags), "segments", len(ds.Segments))
-	} else {
-		c.store.apply(ds)
-	}
-	c.markReady()
-	return nil
 }
 
 // Initialized reports whether the client has received its first data set.

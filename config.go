@@ -3,6 +3,7 @@ package fbclient
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -21,8 +22,8 @@ const (
 	// SyncPolling asks FeatBit's latest-all endpoint for changes every PollInterval.
 	SyncPolling
 	// SyncCustom: the data comes from Config.DataSource. Fetch.Mode reports it for such a
-	// source; Config.SyncMode may be left at its zero value or set to SyncCustom when
-	// Config.DataSource is set.
+	// source, and for the reloads of Config.ReloadDataFile; Config.SyncMode may be left at its
+	// zero value or set to SyncCustom when Config.DataSource is set.
 	SyncCustom
 )
 
@@ -64,14 +65,21 @@ type Config struct {
 	// and https:// are accepted and converted). A path prefix is kept: the client connects to
 	// <StreamingURL>/streaming. Required unless Offline; with DataSource it only serves to
 	// derive EventsURL, so it may be left empty when EventsURL is set or DisableEvents is.
+	//
+	// The three URLs are base URLs: New rejects one with a query, a fragment, user info, a
+	// scheme other than these, or a path that already holds the endpoint the SDK appends
+	// (ending in /streaming, or containing /api/public), and its error names the base URL to
+	// use instead.
 	StreamingURL string
 
-	// EventsURL is the base URL insight events are posted to (<EventsURL>/api/public/insight/track).
-	// Default: StreamingURL with ws:// turned into http:// and wss:// into https://.
+	// EventsURL is the base URL insight events are posted to (<EventsURL>/api/public/insight/track),
+	// http:// or https://. Default: StreamingURL with ws:// turned into http:// and wss://
+	// into https://.
 	EventsURL string
 
 	// PollingURL is the base URL polled in SyncPolling mode
-	// (<PollingURL>/api/public/sdk/server/latest-all). Default: like EventsURL.
+	// (<PollingURL>/api/public/sdk/server/latest-all), http:// or https://. Default: like
+	// EventsURL.
 	PollingURL string
 
 	// SyncMode selects streaming (the default) or polling. With DataSource it must be left
@@ -96,14 +104,35 @@ type Config struct {
 	StartWait time.Duration
 
 	// Offline makes the client use no network at all: no connection is opened and no event
-	// is sent. Flags come from DataFile; without one the data set is empty.
+	// is sent. Flags come from DataFile or Data; without either the data set is empty.
 	Offline bool
 
-	// DataFile is the path of a JSON data set to load in Offline mode: FeatBit's data-sync
-	// message, as returned by GET /api/public/sdk/server/latest-all, or a bare
-	// {"featureFlags":[...],"segments":[...]}. A file that cannot be read or parsed is an
-	// error from New.
+	// DataFile is the path of a JSON data set to load in Offline mode (a name inside DataFS
+	// when DataFS is set): FeatBit's data-sync message, as returned by GET
+	// /api/public/sdk/server/latest-all, or a bare {"featureFlags":[...],"segments":[...]}.
+	// An item without updatedAt is given the time the data set is read. A file that cannot be
+	// read or parsed, or holds an item that cannot be used, is an error from New that matches
+	// ErrInvalidConfig (and fs.ErrNotExist for a missing file). Default: none.
 	DataFile string
+
+	// DataFS, if set, is the file system DataFile is read from, e.g. an embed.FS holding the
+	// data set (//go:embed), or os.DirFS. DataFile is then a slash-separated name inside it,
+	// as fs.FS names are. Default: none; DataFile is a path of the operating system.
+	DataFS fs.FS
+
+	// Data is the JSON data set to load in Offline mode, in the same format as DataFile, for
+	// data that is already in memory (a []byte filled by //go:embed, or built by a test). It
+	// cannot be combined with DataFile. Default: none.
+	Data []byte
+
+	// ReloadDataFile makes an Offline client check DataFile's modification time and size
+	// every second and load the file again when they changed, for local development: edit the
+	// file, and the running service serves the new flags. EventFlagChanged names the flags
+	// whose updatedAt changed; items without updatedAt are given the reload time, so they are
+	// named at every reload. A file that cannot be loaded is logged, reported once as
+	// EventNetworkFetchError (state Stale), and the last good data set is kept. Reloads are
+	// reported with Fetch.Mode SyncCustom. Default false: DataFile is read once, in New.
+	ReloadDataFile bool
 
 	// DisableEvents stops the client from sending insight events (evaluations and metrics)
 	// to FeatBit. EventEvaluation listeners are still told.
@@ -190,103 +219,156 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
 }
 
+// problems collects what is wrong with a Config, so that New reports it all at once.
+type problems []error
+
+func (p *problems) add(format string, args ...any) { *p = append(*p, invalid(format, args...)) }
+
+func (p *problems) addErr(err error) {
+	if err != nil {
+		*p = append(*p, err)
+	}
+}
+
 // resolve validates c and applies the defaults.
 func (c Config) resolve() (*resolved, error) {
 	r := &resolved{Config: c}
-	var errs []error
-	add := func(format string, args ...any) { errs = append(errs, invalid(format, args...)) }
+	var p problems
+	c.checkNumbers(&p)
+	c.checkSync(&p)
+	c.checkListeners(&p)
+	c.checkOffline(&p)
+	if !c.Offline {
+		r.buildURLs(&p)
+	}
+	if len(p) > 0 {
+		return nil, errors.Join(p...)
+	}
+	r.applyDefaults()
+	return r, nil
+}
 
+// checkNumbers checks the durations and sizes: zero means the default, a negative value or
+// one below a minimum is an error.
+func (c *Config) checkNumbers(p *problems) {
 	if c.PollInterval < 0 || (c.PollInterval > 0 && c.PollInterval < MinPollInterval) {
-		add("PollInterval %v is below the minimum of %v", c.PollInterval, MinPollInterval)
+		p.add("PollInterval %v is below the minimum of %v", c.PollInterval, MinPollInterval)
 	}
 	if c.FlushInterval < 0 || (c.FlushInterval > 0 && c.FlushInterval < MinFlushInterval) {
-		add("FlushInterval %v is below the minimum of %v", c.FlushInterval, MinFlushInterval)
+		p.add("FlushInterval %v is below the minimum of %v", c.FlushInterval, MinFlushInterval)
 	}
 	if c.EventCapacity < 0 {
-		add("EventCapacity %d is negative", c.EventCapacity)
+		p.add("EventCapacity %d is negative", c.EventCapacity)
 	}
 	if c.EventBatchSize < 0 {
-		add("EventBatchSize %d is negative", c.EventBatchSize)
+		p.add("EventBatchSize %d is negative", c.EventBatchSize)
 	}
 	if c.EventBatchBytes < 0 || (c.EventBatchBytes > 0 && c.EventBatchBytes < 1024) {
-		add("EventBatchBytes %d is below the minimum of 1024", c.EventBatchBytes)
+		p.add("EventBatchBytes %d is below the minimum of 1024", c.EventBatchBytes)
 	}
 	if c.CloseTimeout < 0 {
-		add("CloseTimeout %v is negative", c.CloseTimeout)
+		p.add("CloseTimeout %v is negative", c.CloseTimeout)
 	}
+}
+
+// checkSync checks that SyncMode, DataSource and Offline go together.
+func (c *Config) checkSync(p *problems) {
 	switch {
 	case c.SyncMode > SyncCustom:
-		add("SyncMode %d is unknown", c.SyncMode)
+		p.add("SyncMode %d is unknown", c.SyncMode)
 	case c.DataSource == nil && c.SyncMode == SyncCustom:
-		add("SyncMode SyncCustom needs a DataSource")
+		p.add("SyncMode SyncCustom needs a DataSource")
 	case c.DataSource != nil && c.SyncMode == SyncPolling:
-		add("SyncMode SyncPolling cannot be combined with a DataSource, which replaces it")
+		p.add("SyncMode SyncPolling cannot be combined with a DataSource, which replaces it")
 	}
 	if c.DataSource != nil && c.Offline {
-		add("DataSource cannot run in Offline mode, which opens nothing; set DisableEvents instead to send nothing")
+		p.add("DataSource cannot run in Offline mode, which opens nothing; set DisableEvents instead to send nothing")
 	}
+}
+
+// checkListeners checks Config.Listeners.
+func (c *Config) checkListeners(p *problems) {
 	for i, l := range c.Listeners {
 		if l.Func == nil || len(l.Events) == 0 {
-			add("Listeners[%d] needs a Func and at least one event type", i)
+			p.add("Listeners[%d] needs a Func and at least one event type", i)
 		}
 		if l.QueueSize < 0 {
-			add("Listeners[%d] has a negative QueueSize %d", i, l.QueueSize)
+			p.add("Listeners[%d] has a negative QueueSize %d", i, l.QueueSize)
 		}
 		for _, t := range l.Events {
 			if t == 0 || t >= numEventTypes {
-				add("Listeners[%d] has an unknown event type %d", i, t)
+				p.add("Listeners[%d] has an unknown event type %d", i, t)
 			}
 		}
 	}
-	if c.DataFile != "" && !c.Offline {
-		add("DataFile is only used in Offline mode; set Offline too")
-	}
+}
 
+// checkOffline checks the fields that say where offline data comes from.
+func (c *Config) checkOffline(p *problems) {
 	if !c.Offline {
-		// With a DataSource the secret and the URLs only serve insight events.
-		custom := c.DataSource != nil
-		events := !c.DisableEvents
-		if !custom || events || c.EnvSecret != "" {
-			if err := checkSecret(c.EnvSecret, custom); err != nil {
-				errs = append(errs, err)
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"DataFile", c.DataFile != ""}, {"Data", c.Data != nil}, {"DataFS", c.DataFS != nil}, {"ReloadDataFile", c.ReloadDataFile}} {
+			if f.set {
+				p.add("%s is only used in Offline mode; set Offline too", f.name)
 			}
 		}
-		var httpBase *url.URL
-		switch {
-		case custom && events && c.StreamingURL == "" && c.EventsURL == "":
-			add("StreamingURL or EventsURL is required to send insight events with a DataSource; set DisableEvents otherwise")
-		case !custom || c.StreamingURL != "" || (events && c.EventsURL == ""):
-			base, err := parseBase("StreamingURL", c.StreamingURL, true)
-			if err != nil {
-				errs = append(errs, err)
-				break
-			}
-			r.streamingURL = join(base, streamingPath, map[string]string{"http": "ws", "https": "wss"})
-			httpBase = join(base, "", map[string]string{"ws": "http", "wss": "https"})
-		}
-		eb, pb := httpBase, httpBase
-		var err error
-		if c.EventsURL != "" {
-			if eb, err = parseBase("EventsURL", c.EventsURL, false); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		if c.PollingURL != "" {
-			if pb, err = parseBase("PollingURL", c.PollingURL, false); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		if eb != nil {
-			r.eventsURL = join(eb, eventsPath, nil)
-		}
-		if pb != nil {
-			r.pollingURL = join(pb, pollingPath, nil)
-		}
+		return
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	switch {
+	case c.Data != nil && (c.DataFile != "" || c.DataFS != nil):
+		p.add("Data cannot be combined with DataFile or DataFS: give the data set one way")
+	case c.DataFS != nil && c.DataFile == "":
+		p.add("DataFS needs DataFile, the name of the data set inside it")
+	case c.DataFS != nil && !fs.ValidPath(c.DataFile):
+		p.add("DataFile %q is not a valid name inside DataFS (slash-separated, without a leading slash, . or ..)", c.DataFile)
+	case c.ReloadDataFile && c.DataFile == "":
+		p.add("ReloadDataFile needs a DataFile")
 	}
+}
 
+// buildURLs checks the secret and the URLs of a client that uses the network, and builds
+// the endpoint URLs. With a DataSource the secret and the URLs only serve insight events.
+func (r *resolved) buildURLs(p *problems) {
+	custom := r.DataSource != nil
+	events := !r.DisableEvents
+	if !custom || events || r.EnvSecret != "" {
+		p.addErr(checkSecret(r.EnvSecret, custom))
+	}
+	var httpBase *url.URL
+	switch {
+	case custom && events && r.StreamingURL == "" && r.EventsURL == "":
+		p.add("StreamingURL or EventsURL is required to send insight events with a DataSource; set DisableEvents otherwise")
+	case !custom || r.StreamingURL != "" || (events && r.EventsURL == ""):
+		base, err := parseBase("StreamingURL", r.StreamingURL, true)
+		if err != nil {
+			p.addErr(err)
+			break
+		}
+		r.streamingURL = join(base, streamingPath, map[string]string{"http": "ws", "https": "wss"})
+		httpBase = join(base, "", map[string]string{"ws": "http", "wss": "https"})
+	}
+	eb, pb := httpBase, httpBase
+	var err error
+	if r.EventsURL != "" {
+		eb, err = parseBase("EventsURL", r.EventsURL, false)
+		p.addErr(err)
+	}
+	if r.PollingURL != "" {
+		pb, err = parseBase("PollingURL", r.PollingURL, false)
+		p.addErr(err)
+	}
+	if eb != nil {
+		r.eventsURL = join(eb, eventsPath, nil)
+	}
+	if pb != nil {
+		r.pollingURL = join(pb, pollingPath, nil)
+	}
+}
+
+// applyDefaults gives every field left at its zero value its default.
+func (r *resolved) applyDefaults() {
 	if r.PollInterval == 0 {
 		r.PollInterval = DefaultPollInterval
 	}
@@ -315,7 +397,6 @@ func (c Config) resolve() (*resolved, error) {
 			r.HTTPClient.Transport = r.ownTransport
 		}
 	}
-	return r, nil
 }
 
 // checkSecret checks the shape of an env secret without ever putting it in the error.
@@ -356,10 +437,31 @@ func parseBase(field, s string, ws bool) (*url.URL, error) {
 	if u.Host == "" {
 		return nil, invalid("%s has no host", field)
 	}
-	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return nil, invalid("%s must not have a query, fragment or user info", field)
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil {
+		return nil, invalid("%s must not have a query, fragment or user info: it is a base URL, to which the SDK adds the endpoint's path and query", field)
+	}
+	if prefix, endpoint, ok := endpointInPath(u.Path); ok {
+		fix := url.URL{Scheme: u.Scheme, Host: u.Host, Path: prefix}
+		return nil, invalid("%s path %q already contains %s, which the SDK adds itself: use the base URL %q", field, u.Path, endpoint, fix.String())
 	}
 	return u, nil
+}
+
+// endpointInPath reports whether a base URL's path already holds one of FeatBit's endpoint
+// paths, a common copy-and-paste mistake: a path that ends in /streaming, or that contains
+// /api/public (every HTTP endpoint of FeatBit's SDK API is under it). It returns the part of
+// the path before the endpoint, the base the caller meant. Like FeatBit, it ignores case.
+func endpointInPath(p string) (prefix, endpoint string, ok bool) {
+	trimmed := strings.TrimRight(p, "/")
+	lower := strings.ToLower(trimmed)
+	if strings.HasSuffix(lower, streamingPath) {
+		return trimmed[:len(trimmed)-len(streamingPath)], streamingPath, true
+	}
+	const api = "/api/public"
+	if i := strings.Index(lower+"/", api+"/"); i >= 0 {
+		return trimmed[:i], trimmed[i:], true
+	}
+	return "", "", false
 }
 
 // join appends path to base's path (trailing slashes removed) and maps its scheme.

@@ -102,7 +102,7 @@ func TestEventWireFormat(t *testing.T) {
 	require.Len(t, r.Events, 3)
 
 	eval := r.Events[0]
-	assert.Equal(t, wire.InsightUser{KeyID: "u1", Name: `Jane "J" Doe`, CustomizedProperties: []wire.NameValue{
+	assert.Equal(t, fbtest.EventUser{KeyID: "u1", Name: `Jane "J" Doe`, CustomizedProperties: []fbtest.CustomProperty{
 		{Name: "country", Value: "us"}, {Name: "note", Value: "a\\b\n<c>\u2028\x01"},
 	}}, eval.User)
 	assert.Nil(t, eval.Metrics, "no metrics key in an evaluation item")
@@ -112,7 +112,7 @@ func TestEventWireFormat(t *testing.T) {
 	assert.True(t, v.SendToExperiment)
 	assert.GreaterOrEqual(t, v.Timestamp, before)
 	assert.LessOrEqual(t, v.Timestamp, after)
-	assert.Equal(t, wire.VariationRecord{ID: "v-true", Value: "true", Reason: "target match"}, v.Variation)
+	assert.Equal(t, fbtest.ServedVariation{ID: "v-true", Value: "true", Reason: "target match"}, v.Variation)
 
 	track := r.Events[1]
 	assert.Equal(t, "u1", track.User.KeyID)

@@ -10,6 +10,57 @@ import (
 	"strconv"
 )
 
+// Event is one insight item received at the track endpoint: a user with the flag
+// evaluations and custom metrics recorded for it; an item with neither identifies the user.
+// Its fields mirror FeatBit's JSON, and it encodes back to JSON that FeatBit accepts (empty
+// lists are left out, as FeatBit rejects a null one).
+type Event struct {
+	User       EventUser    `json:"user"`
+	Variations []Evaluation `json:"variations,omitempty"`
+	Metrics    []Metric     `json:"metrics,omitempty"`
+}
+
+// EventUser is the end user of an Event.
+type EventUser struct {
+	KeyID                string           `json:"keyId"`
+	Name                 string           `json:"name"`
+	CustomizedProperties []CustomProperty `json:"customizedProperties"`
+}
+
+// CustomProperty is a custom attribute of an EventUser; FeatBit sends every value as a
+// string.
+type CustomProperty struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Evaluation is one flag evaluation of an Event. Timestamp is in Unix milliseconds.
+type Evaluation struct {
+	FeatureFlagKey   string          `json:"featureFlagKey"`
+	SendToExperiment bool            `json:"sendToExperiment"`
+	Timestamp        int64           `json:"timestamp"`
+	Variation        ServedVariation `json:"variation"`
+}
+
+// ServedVariation is the variation an Evaluation served: its id, its value as FeatBit
+// writes values (always a string) and the reason, such as "target match".
+type ServedVariation struct {
+	ID     string `json:"id"`
+	Value  string `json:"value"`
+	Reason string `json:"reason"`
+}
+
+// Metric is one custom metric of an Event, such as a conversion or a revenue. Timestamp is
+// in Unix milliseconds.
+type Metric struct {
+	Route        string  `json:"route"`
+	Type         string  `json:"type"`
+	EventName    string  `json:"eventName"`
+	NumericValue float64 `json:"numericValue"`
+	AppType      string  `json:"appType"`
+	Timestamp    int64   `json:"timestamp"`
+}
+
 // problem is the body FeatBit (ASP.NET) sends with a 400 for an invalid insight batch.
 const problem = `{"type":"https://tools.ietf.org/html/rfc9110#section-15.5.1","title":"One or more validation errors occurred.","status":400}`
 
@@ -90,7 +141,7 @@ func (s *Server) serveTrack(w http.ResponseWriter, r *http.Request) {
 // or the server closed first.
 func (s *Server) holdEventRequest(r *http.Request) bool {
 	s.mu.Lock()
-	gate := s.eventsGate
+	gate, closing := s.eventsGate, s.closing
 	if gate == nil {
 		s.mu.Unlock()
 		return true
@@ -109,7 +160,7 @@ func (s *Server) holdEventRequest(r *http.Request) bool {
 		return true
 	case <-r.Context().Done():
 		return false
-	case <-s.closing:
+	case <-closing:
 		return false
 	}
 }

@@ -215,13 +215,13 @@ func TestTrack(t *testing.T) {
 		t.Fatalf("%d events, want 3", len(evs))
 	}
 	v := evs[0].Variations[0]
-	if evs[0].User.KeyID != "test-user-1" || evs[0].User.CustomizedProperties[0] != (wire.NameValue{Name: "country", Value: "us"}) ||
+	if evs[0].User.KeyID != "test-user-1" || evs[0].User.CustomizedProperties[0] != (CustomProperty{Name: "country", Value: "us"}) ||
 		v.FeatureFlagKey != "ff-test-bool" || !v.SendToExperiment || v.Timestamp != 1700000000123 ||
-		v.Variation != (wire.VariationRecord{ID: "18b369f8-0000", Value: "true", Reason: "target match"}) {
+		v.Variation != (ServedVariation{ID: "18b369f8-0000", Value: "true", Reason: "target match"}) {
 		t.Errorf("item 0 = %+v", evs[0])
 	}
 	m := evs[1].Metrics[0]
-	if m != (wire.InsightMetric{Route: wire.MetricRoute, Type: wire.MetricTypeCustom, EventName: "checkout", NumericValue: 1, AppType: wire.AppTypeGoServer, Timestamp: 1700000000456}) {
+	if m != (Metric{Route: wire.MetricRoute, Type: wire.MetricTypeCustom, EventName: "checkout", NumericValue: 1, AppType: wire.AppTypeGoServer, Timestamp: 1700000000456}) {
 		t.Errorf("metric = %+v", m)
 	}
 	if evs[2].User.Name != "Bob" || evs[2].Variations != nil || evs[2].Metrics != nil {

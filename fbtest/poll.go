@@ -41,7 +41,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	s.syncs = append(s.syncs, DataSyncRequest{Polling: true, Timestamp: ts, Time: s.now()})
-	gate := s.syncGate
+	gate, closing := s.syncGate, s.closing
 	s.changedLocked()
 	s.mu.Unlock()
 	if gate != nil {
@@ -49,7 +49,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 		case <-gate:
 		case <-r.Context().Done():
 			return
-		case <-s.closing:
+		case <-closing:
 			http.Error(w, "server closed", http.StatusServiceUnavailable)
 			return
 		}

@@ -9,6 +9,8 @@
 // them while clients are connected, inject faults (dropped connections, close codes, refused
 // connections, a silent server, malformed messages, failing or hanging event requests), and
 // observe what clients did (connections, data-sync timestamps, pings, events) without sleeping.
+// Stop and Start restart it on the same address, as a FeatBit server that restarts, and
+// DataFile exports its flags as a data file for fbclient's Offline mode.
 //
 //	srv := fbtest.NewTestServer(t)
 //	srv.SetFlags(
@@ -17,14 +19,20 @@
 //	)
 //	// configure the client with srv.StreamingURL(), srv.EventsURL() and srv.Secret()
 //
+// For unit tests of code that evaluates flags, package fbtest/inmem gives a ready client
+// whose flags live in memory, with no server to start and no network.
+//
 // All methods are safe for concurrent use. fbtest logs nothing itself, and no error text or
 // response body contains the env secret.
 package fbtest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -62,16 +70,6 @@ const (
 	maxInsightBody   = 30_000_000       // Kestrel's default request body limit
 	sendQueue        = 1024             // messages queued per stream before it is dropped
 )
-
-// Event is one insight item received at the track endpoint: a user with the flag
-// evaluations and metrics recorded for it. Its fields mirror FeatBit's JSON:
-//
-//	User        {KeyID, Name, CustomizedProperties []{Name, Value}}
-//	Variations  []{FeatureFlagKey, SendToExperiment, Timestamp, Variation {ID, Value, Reason}}
-//	Metrics     []{Route, Type, EventName, NumericValue, AppType, Timestamp}
-//
-// Timestamps are Unix milliseconds.
-type Event = wire.InsightItem
 
 // DataSyncRequest is a request for flag data that the server answered or is holding.
 type DataSyncRequest struct {
@@ -130,8 +128,11 @@ type options struct {
 	prefix string
 }
 
-// WithSecret makes the server use secret as its env secret instead of a random one. It must
-// be a valid 44-character FeatBit env secret; NewServer panics otherwise.
+// WithSecret makes the server use secret as its env secret instead of a random one, so that
+// two servers stand for the same FeatBit environment (two evaluation servers of one
+// environment, or one before and after a data change), with the same EnvID. It must be a
+// valid 44-character FeatBit env secret, such as another server's Secret; NewServer panics
+// otherwise.
 func WithSecret(secret string) Option {
 	return func(o *options) { o.secret = secret }
 }
@@ -149,22 +150,25 @@ func WithPathPrefix(prefix string) Option {
 }
 
 // Server is a fake FeatBit evaluation server. Create it with NewServer or NewTestServer and
-// stop it with Close.
+// stop it with Close. Stop and Start stop and restart it on the same address, as a FeatBit
+// server that restarts, keeping its flags, segments and records.
 type Server struct {
-	hs       *httptest.Server
 	secret   string
 	envID    string
 	prefix   string
 	now      func() time.Time
 	upgrader websocket.Upgrader
 
-	closeOnce sync.Once
-	closing   chan struct{}  // closed by Close
-	wg        sync.WaitGroup // stream handlers: httptest does not wait for hijacked connections
+	life sync.Mutex     // serializes Start, Stop and Close
+	wg   sync.WaitGroup // stream handlers: httptest does not wait for hijacked connections
 
 	mu        sync.Mutex
-	closed    bool
-	notify    chan struct{} // closed and replaced whenever observable state changes
+	hs        *httptest.Server // the listener; nil while not listening
+	addr      string           // host:port, kept across restarts; "" before the first Start
+	final     bool             // Close was called
+	closed    bool             // stopped: no new stream; held requests are answered 503
+	closing   chan struct{}    // closed when the server stops
+	notify    chan struct{}    // closed and replaced whenever observable state changes
 	flags     map[string]wire.Flag
 	segments  map[string]wire.Segment
 	version   int64                        // highest version given out or loaded
@@ -187,8 +191,18 @@ type Server struct {
 }
 
 // NewServer starts a server on 127.0.0.1 with a random env secret and no flags. The caller
-// must Close it.
+// must Close it. It panics if it cannot listen, as httptest.NewServer does.
 func NewServer(opts ...Option) *Server {
+	s := NewUnstartedServer(opts...)
+	if err := s.Start(); err != nil {
+		panic(err.Error())
+	}
+	return s
+}
+
+// NewUnstartedServer returns a server that does not listen until Start. It already serves
+// requests in-process through ServeHTTP.
+func NewUnstartedServer(opts ...Option) *Server {
 	o := options{now: time.Now}
 	for _, opt := range opts {
 		opt(&o)
@@ -207,7 +221,7 @@ func NewServer(opts ...Option) *Server {
 		}
 		env = id
 	}
-	s := &Server{
+	return &Server{
 		secret:    o.secret,
 		envID:     env.String(),
 		prefix:    o.prefix,
@@ -225,8 +239,6 @@ func NewServer(opts ...Option) *Server {
 			CheckOrigin:     func(*http.Request) bool { return true },
 		},
 	}
-	s.hs = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
-	return s
 }
 
 // NewTestServer is NewServer with Close registered as a cleanup of tb.
@@ -238,13 +250,24 @@ func NewTestServer(tb testing.TB, opts ...Option) *Server {
 }
 
 // URL returns the server's HTTP base URL (with the path prefix, if any), e.g.
-// "http://127.0.0.1:41234".
-func (s *Server) URL() string { return s.hs.URL + s.prefix }
+// "http://127.0.0.1:41234"; "" before the server first listens. It stays the same across
+// Stop and Start.
+func (s *Server) URL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.addr == "" {
+		return ""
+	}
+	return "http://" + s.addr + s.prefix
+}
 
 // StreamingURL returns the base URL for streaming, the ws:// form of URL. Clients append
 // "/streaming?type=server&token=...".
 func (s *Server) StreamingURL() string {
-	return "ws" + strings.TrimPrefix(s.hs.URL, "http") + s.prefix
+	if u := s.URL(); u != "" {
+		return "ws" + strings.TrimPrefix(u, "http")
+	}
+	return ""
 }
 
 // EventsURL returns the base URL for insight events; it is URL.
@@ -258,29 +281,104 @@ func (s *Server) Secret() string { return s.secret }
 // EnvID returns the environment id encoded in the secret; flags and segments carry it as envId.
 func (s *Server) EnvID() string { return s.envID }
 
-// Close closes every connection abruptly (as a FeatBit server does when it stops), stops the
-// listener and waits for all of the server's goroutines. Held requests are answered 503.
-// Close is idempotent.
-func (s *Server) Close() {
-	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		s.closed = true
-		close(s.closing)
-		for st := range s.live {
-			st.ws.Close()
-		}
-		clear(s.streams)
-		for ws := range s.rejecting {
-			ws.Close()
-		}
-		s.changedLocked()
-		s.mu.Unlock()
-		s.hs.Close()
-		s.wg.Wait()
-	})
+// Start makes the server listen: on a new port of 127.0.0.1 the first time, on the same
+// address after Stop, so that clients configured with its URLs reconnect to it. Flags,
+// segments, counters and records are kept. Start returns an error if the address is taken,
+// or after Close; it does nothing while the server listens.
+func (s *Server) Start() error {
+	s.life.Lock()
+	defer s.life.Unlock()
+	s.mu.Lock()
+	final, running, addr := s.final, s.hs != nil, s.addr
+	s.mu.Unlock()
+	switch {
+	case final:
+		return errors.New("fbtest: Start after Close")
+	case running:
+		return nil
+	case addr == "":
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("fbtest: cannot listen: %w", err)
+	}
+	hs := &httptest.Server{Listener: ln, Config: &http.Server{Handler: s}}
+	s.mu.Lock()
+	if s.closed {
+		s.closed = false
+		s.closing = make(chan struct{})
+	}
+	s.hs, s.addr = hs, ln.Addr().String()
+	s.changedLocked()
+	s.mu.Unlock()
+	hs.Start()
+	return nil
 }
 
-func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+// Stop stops the server as a FeatBit server stops: it closes every connection abruptly,
+// stops listening and waits for all of the server's goroutines. Held requests are answered
+// 503. Unlike Close, it keeps the address for Start.
+func (s *Server) Stop() {
+	s.life.Lock()
+	defer s.life.Unlock()
+	s.stopLocked()
+}
+
+// Close stops the server for good; Start cannot start it again. Close is idempotent.
+func (s *Server) Close() {
+	s.life.Lock()
+	defer s.life.Unlock()
+	s.mu.Lock()
+	s.final = true
+	s.mu.Unlock()
+	s.stopLocked()
+}
+
+// stopLocked stops the server; s.life must be held.
+func (s *Server) stopLocked() {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.closing)
+	}
+	for st := range s.live {
+		st.ws.Close()
+	}
+	clear(s.streams)
+	for ws := range s.rejecting {
+		ws.Close()
+	}
+	hs := s.hs
+	s.hs = nil
+	s.changedLocked()
+	s.mu.Unlock()
+	if hs != nil {
+		hs.Close()
+	}
+	s.wg.Wait()
+}
+
+// DataFile returns the server's flags and segments, archived ones included, as a data file
+// for fbclient's Offline mode (Config.DataFile or Config.Data): the response of latest-all,
+// {"messageType":"data-sync","data":{"eventType":"full","featureFlags":[...],
+// "segments":[...]}}, indented. Saved to a file, it lets offline tests use the flags a test
+// server was given.
+func (s *Server) DataFile() []byte {
+	s.mu.Lock()
+	ds := s.payloadLocked(0)
+	s.mu.Unlock()
+	var b bytes.Buffer
+	_ = json.Indent(&b, dataSyncMessage(ds), "", "  ") // dataSyncMessage is valid JSON
+	b.WriteByte('\n')
+	return b.Bytes()
+}
+
+// ServeHTTP answers a request as the server's listener does. It lets a test serve FeatBit's
+// HTTP endpoints in-process, from an http.RoundTripper or a server of its own, whether or
+// not the server listens (see NewUnstartedServer); streaming needs a connection that can be
+// hijacked.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	if s.prefix != "" {
 		rest, ok := strings.CutPrefix(p, s.prefix)

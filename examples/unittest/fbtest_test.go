@@ -11,6 +11,7 @@ import (
 	"github.com/featflags/fbclient"
 	pricing "github.com/featflags/fbclient/examples/unittest"
 	"github.com/featflags/fbclient/fbtest"
+	"github.com/featflags/fbclient/fbtest/inmem"
 )
 
 // waitTimeout bounds every wait; the tests never sleep.
@@ -22,14 +23,6 @@ func discountFlag(pct float64) *fbtest.FlagBuilder {
 	return fbtest.Flag(pricing.FlagDiscount).Numbers(pct, 10, 20).
 		Target(2, "vip-1").
 		Rule("paid plans", 1, fbtest.Cond("plan", "IsOneOf", fbtest.OneOf("pro", "enterprise")))
-}
-
-// newFakeFeatBit starts a fake FeatBit server with the flags and a client connected to it.
-func newFakeFeatBit(t *testing.T, flags ...*fbtest.FlagBuilder) (*fbtest.Server, *fbclient.Client) {
-	t.Helper()
-	srv := fbtest.NewTestServer(t)
-	srv.SetFlags(flags...)
-	return srv, newClient(t, srv)
 }
 
 // newClient returns a client of srv that has its flags. It is closed when the test ends,
@@ -55,32 +48,6 @@ func newClient(t *testing.T, srv *fbtest.Server) *fbclient.Client {
 	return client
 }
 
-// flagChanged returns a function that waits until the client has applied a change of the
-// flag with the given key. Call it before making the change, so the change cannot be missed.
-// The client emits EventFlagChanged after the new flag is in place, so evaluations made after
-// the wait see it.
-func flagChanged(t *testing.T, client *fbclient.Client, key string) (wait func()) {
-	t.Helper()
-	changed := make(chan struct{}, 1)
-	off := client.On(fbclient.EventFlagChanged, func(e fbclient.Event) {
-		if slices.Contains(e.FlagKeys, key) {
-			select {
-			case changed <- struct{}{}:
-			default:
-			}
-		}
-	})
-	return func() {
-		t.Helper()
-		defer off()
-		select {
-		case <-changed:
-		case <-time.After(waitTimeout):
-			t.Fatalf("the client did not apply the change of %s within %v", key, waitTimeout)
-		}
-	}
-}
-
 // pricingFlags are the three flags of the pricing package, as in testdata/flags.json.
 func pricingFlags() []*fbtest.FlagBuilder {
 	return []*fbtest.FlagBuilder{
@@ -92,34 +59,35 @@ func pricingFlags() []*fbtest.FlagBuilder {
 	}
 }
 
+// An in-memory client (package fbtest/inmem): flags written in Go, no server, no network.
+// SetFlags has reached the client when it returns, so the test goes straight on.
 func TestPriceFollowsFlagChanges(t *testing.T) {
-	srv, client := newFakeFeatBit(t, pricingFlags()...)
+	td := inmem.NewTestData(pricingFlags()...)
+	client := td.NewClient(t)
 	user := fbclient.NewUser("u-1")
 	if got, want := pricing.Price(client, user, 2), (pricing.Quote{Subtotal: 2500, Shipping: 499, Total: 2999}); got != want {
 		t.Fatalf("before the change: %+v, want %+v", got, want)
 	}
 
 	// A sale starts: 50 % off for everyone without a better discount.
-	wait := flagChanged(t, client, pricing.FlagDiscount)
-	srv.SetFlags(discountFlag(50))
-	wait()
+	td.SetFlags(discountFlag(50))
 	if got, want := pricing.Price(client, user, 2), (pricing.Quote{Subtotal: 2500, Discount: 1250, Shipping: 499, Total: 1749}); got != want {
 		t.Errorf("during the sale: %+v, want %+v", got, want)
 	}
 
 	// The price list is deleted in FeatBit: the code falls back to its default.
-	wait = flagChanged(t, client, pricing.FlagPriceList)
-	srv.ArchiveFlag(pricing.FlagPriceList)
-	wait()
+	td.ArchiveFlag(pricing.FlagPriceList)
 	if got, want := pricing.Price(client, user, 2), (pricing.Quote{Subtotal: 2000, Discount: 1000, Shipping: 500, Total: 1500}); got != want {
 		t.Errorf("without a price list: %+v, want %+v", got, want)
 	}
 }
 
 // Checkout's insight events are what FeatBit's experiments and usage statistics are built
-// from, so they are part of its behaviour and worth a test.
+// from, so they are part of its behaviour and worth a test. The in-memory client keeps them
+// for the test, in FeatBit's format.
 func TestCheckoutSendsInsights(t *testing.T) {
-	srv, client := newFakeFeatBit(t, pricingFlags()...)
+	td := inmem.NewTestData(pricingFlags()...)
+	client := td.NewClient(t)
 	ann := fbclient.NewUser("ann").WithName("Ann").WithCustom("plan", "pro").WithCustom("country", "us")
 	q, err := pricing.Checkout(client, ann, 2)
 	if err != nil {
@@ -127,7 +95,7 @@ func TestCheckoutSendsInsights(t *testing.T) {
 	}
 
 	// Events are sent in batches every second; FlushAndWait sends them now and returns once
-	// the server has answered.
+	// they are received.
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	if err := client.FlushAndWait(ctx); err != nil {
@@ -136,7 +104,7 @@ func TestCheckoutSendsInsights(t *testing.T) {
 
 	served := map[string]string{} // flag key -> value served to ann
 	var revenue []float64
-	for _, e := range srv.Events() {
+	for _, e := range td.Events() {
 		if e.User.KeyID != "ann" || e.User.Name != "Ann" {
 			t.Errorf("event for an unexpected user: %+v", e.User)
 			continue
@@ -163,8 +131,9 @@ func TestCheckoutSendsInsights(t *testing.T) {
 	}
 }
 
-// The fake server can also serve a data file, e.g. one saved from a real environment, to
-// assert the events the code sends for those flags.
+// The fake FeatBit server (package fbtest) runs on loopback and speaks FeatBit's protocol;
+// here it serves a data file, e.g. one saved from a real environment, and the test asserts
+// the events the code sends for those flags.
 func TestFakeFeatBitFromFile(t *testing.T) {
 	data, err := os.ReadFile("testdata/flags.json")
 	if err != nil {

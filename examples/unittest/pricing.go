@@ -1,12 +1,13 @@
 // Package pricing stands for a package of your service whose behaviour depends on feature
-// flags: it prices a cart, and three flags decide how. Its tests show the two ways a
+// flags: it prices a cart, and three flags decide how. Its tests show the three ways a
 // service's own tests use fbclient:
 //
 //   - pricing_test.go: offline mode, with the flags in testdata/flags.json (FeatBit's
 //     data-sync JSON). No network, nothing sent; the quickest way to pin down behaviour.
-//   - fbtest_test.go: the fake FeatBit server of package fbtest, with flags written in Go.
-//     Flags can change in the middle of a test, and the insight events the code sends
-//     (evaluations, metrics) can be asserted.
+//   - fbtest_test.go: an in-memory client of package fbtest/inmem, with flags written in
+//     Go that change in the middle of a test, and the insight events the code sends
+//     (evaluations, metrics) read back; then the fake FeatBit server of package fbtest,
+//     for tests of what crosses the network.
 //
 // Run them with:
 //

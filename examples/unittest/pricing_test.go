@@ -1,6 +1,7 @@
 package pricing_test
 
 import (
+	"embed"
 	"errors"
 	"testing"
 
@@ -86,5 +87,22 @@ func TestCheckoutOffline(t *testing.T) {
 	}
 	if _, err := pricing.Checkout(client, fbclient.NewUser(""), 1); !errors.Is(err, pricing.ErrNoUser) {
 		t.Errorf("Checkout without a user: %v, want ErrNoUser", err)
+	}
+}
+
+//go:embed testdata/flags.json
+var testdata embed.FS
+
+// The data set can also be compiled into the binary with //go:embed: DataFile is then a name
+// inside DataFS.
+func TestPriceFromEmbeddedFlags(t *testing.T) {
+	client, err := fbclient.New(fbclient.Config{Offline: true, DataFS: testdata, DataFile: "testdata/flags.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	want := pricing.Quote{Subtotal: 3750, Discount: 750, Shipping: 499, Total: 3499}
+	if got := pricing.Price(client, fbclient.NewUser("vip-1"), 3); got != want {
+		t.Errorf("Price = %+v, want %+v", got, want)
 	}
 }
