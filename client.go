@@ -54,6 +54,8 @@ type Client struct {
 	listeners *listeners
 	log       *slog.Logger
 	events    *recorder
+	syncs     syncCounts // for Stats: written by the data sink
+	held      heldCache  // for Stats: the segments of the current snapshot
 
 	mu      sync.Mutex // guards status transitions and readiness
 	status  atomic.Pointer[Status]

@@ -68,13 +68,13 @@ func (p *poller) poll(ctx context.Context) (wait time.Duration, stop bool) {
 	}
 	switch {
 	case err != nil: // policy F9
-		return p.failed(err, f, 0), false
+		return p.failed(withKind(syncNetwork, err), f, 0), false
 	case status == http.StatusOK:
 		ds, err := decodePoll(body)
 		if err != nil { // policy F10
 			// Most likely something between us and FeatBit answering for it; asking again
 			// at once would not help.
-			err = fmt.Errorf("fbclient: polling: the response is not a FeatBit data set: %w", err)
+			err = withKind(syncBadData, fmt.Errorf("fbclient: polling: the response is not a FeatBit data set: %w", err))
 			p.sink.Failed(err, f)
 			p.log.Warn("fbclient: polling: skipped a malformed response", "error", err, "start", preview(body))
 			return p.t.betweenPolls, false
@@ -87,13 +87,13 @@ func (p *poller) poll(ctx context.Context) (wait time.Duration, stop bool) {
 		}
 		return p.t.betweenPolls, false
 	case status == http.StatusUnauthorized || status == http.StatusForbidden: // policy F3
-		p.sink.Stop(fmt.Errorf("%w: FeatBit answered HTTP %d to the polling request: the env secret is missing, malformed or not accepted", ErrInitializationFailed, status))
+		p.sink.Stop(withKind(syncRejected, fmt.Errorf("%w: FeatBit answered HTTP %d to the polling request: the env secret is missing, malformed or not accepted", ErrInitializationFailed, status)))
 		return 0, true
 	case status == http.StatusTooManyRequests || status >= 500: // policy F9
-		err := fmt.Errorf("fbclient: polling: HTTP %d", status)
+		err := withKind(syncStatus, fmt.Errorf("fbclient: polling: HTTP %d", status))
 		return p.failed(err, f, backoff.RetryAfter(header, p.t.now(), backoff.MaxRetryAfter)), false
 	default: // policy F10
-		err := fmt.Errorf("fbclient: polling: HTTP %d", status)
+		err := withKind(syncStatus, fmt.Errorf("fbclient: polling: HTTP %d", status))
 		p.sink.Failed(err, f)
 		p.log.Warn("fbclient: polling request refused; trying again at the next interval", "error", err, "retryIn", p.t.betweenPolls)
 		return p.t.betweenPolls, false

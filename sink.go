@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/featflags/fbclient/internal/wire"
@@ -22,6 +23,7 @@ type clientSink struct {
 
 	mu      sync.Mutex
 	stopped bool
+	failing bool // the last request failed: the next one is a reconnect
 }
 
 // Apply commits ds; a nil ds is an empty patch: the sync succeeded and nothing changed.
@@ -36,6 +38,8 @@ func (s *clientSink) Apply(ds *DataSet, f Fetch) {
 		d = ds.ds
 	}
 	f.Mode = s.mode
+	s.c.syncs.applied(ds.Full())
+	s.failing = false
 	s.c.commit(d, f)
 }
 
@@ -50,6 +54,11 @@ func (s *clientSink) Started(f Fetch) {
 		return
 	}
 	f.Mode = s.mode
+	s.c.syncs.requests.Add(1)
+	if s.failing {
+		s.c.syncs.reconnects.Add(1)
+		s.failing = false
+	}
 	s.c.listeners.emit(Event{Type: EventNetworkFetch, Time: time.Now(), Message: "sync request started", Fetch: &f})
 }
 
@@ -65,6 +74,8 @@ func (s *clientSink) Failed(err error, f Fetch) {
 		err = errors.New("fbclient: the data source failed")
 	}
 	f.Mode = s.mode
+	s.c.syncs.failed(err)
+	s.failing = true
 	c := s.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -88,6 +99,7 @@ func (s *clientSink) Stop(err error) {
 		return
 	}
 	s.stopped = true
+	s.c.syncs.failed(err)
 	switch {
 	case err == nil:
 		err = fmt.Errorf("%w: the data source stopped", ErrInitializationFailed)
@@ -171,4 +183,61 @@ func (c *Client) dataVersion() int64 {
 		return s.version
 	}
 	return 0
+}
+
+// syncKind classifies a sync failure for Stats (SyncErrors). The built-in sources mark their
+// errors with kindError; an error without a mark, such as a Config.DataSource's, is
+// syncOther.
+type syncKind uint8
+
+const (
+	syncOther syncKind = iota
+	syncNetwork
+	syncStatus
+	syncLost
+	syncBadData
+	syncRejected
+	numSyncKinds
+)
+
+// kindError marks a sync error with its kind. It reads and unwraps as the error it marks.
+type kindError struct {
+	kind syncKind
+	err  error
+}
+
+func (e *kindError) Error() string { return e.err.Error() }
+func (e *kindError) Unwrap() error { return e.err }
+
+// withKind marks err with kind.
+func withKind(kind syncKind, err error) error { return &kindError{kind: kind, err: err} }
+
+// syncCounts are the sync figures of Stats. The sink writes them, the offline load too
+// (applied), and Stats reads them; none is touched on the evaluation path.
+type syncCounts struct {
+	requests   atomic.Uint64 // Started
+	reconnects atomic.Uint64 // Started after a Failed
+	dataSyncs  atomic.Uint64 // Apply, full or patch
+	full       atomic.Uint64 // Apply of a full data set
+	errors     [numSyncKinds]atomic.Uint64
+	last       atomic.Int64 // when the last Apply came, in Unix nanoseconds; 0 before any
+}
+
+// applied counts a data set received now.
+func (n *syncCounts) applied(full bool) {
+	n.dataSyncs.Add(1)
+	if full {
+		n.full.Add(1)
+	}
+	n.last.Store(time.Now().UnixNano())
+}
+
+// failed counts a failure by its kind.
+func (n *syncCounts) failed(err error) {
+	kind := syncOther
+	var ke *kindError
+	if errors.As(err, &ke) {
+		kind = ke.kind
+	}
+	n.errors[kind].Add(1)
 }

@@ -194,14 +194,21 @@ func (s *streamer) connect(ctx context.Context) outcome {
 		}
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols { // policy F2
 			return outcome{
-				err:        fmt.Errorf("fbclient: streaming: the server refused the WebSocket upgrade with HTTP %d", resp.StatusCode),
+				err:        withKind(syncStatus, fmt.Errorf("fbclient: streaming: the server refused the WebSocket upgrade with HTTP %d", resp.StatusCode)),
 				retryAfter: backoff.RetryAfter(resp.Header, s.t.now(), backoff.MaxRetryAfter),
 			}
 		}
-		return outcome{err: red.errorf("fbclient: streaming: cannot connect", err)} // policy F1
+		return outcome{err: withKind(syncNetwork, red.errorf("fbclient: streaming: cannot connect", err))} // policy F1
 	}
 	s.log.Debug("fbclient: streaming connected", "url", red.safeURL)
 	o := s.serve(ctx, conn, red)
+	switch {
+	case o.err == nil:
+	case o.permanent:
+		o.err = withKind(syncRejected, o.err)
+	default:
+		o.err = withKind(syncLost, o.err)
+	}
 	s.backoff.Disconnected(s.t.now()) // policy F4: a healthy connection starts the backoff again
 	return o
 }
