@@ -314,7 +314,7 @@ func TestReadiness(t *testing.T) {
 	s := newService(t, func(srv *fbtest.Server) { srv.HoldDataSync() })
 	probe := func(wantCode int, wantState string) {
 		t.Helper()
-		var body readiness
+		var body fbclient.Health
 		code := s.do("GET", "/healthz/ready", &body)
 		if code != wantCode || body.State != wantState {
 			t.Errorf("ready: %d %+v, want %d %q", code, body, wantCode, wantState)

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/featflags/fbclient"
 )
@@ -53,7 +52,14 @@ func newServer(client *fbclient.Client, log *slog.Logger) http.Handler {
 	// or drain the service because the business turned maintenance mode on.
 	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz/live", live)
-	root.HandleFunc("GET /healthz/ready", ready(client))
+	// Ready while the client has flags: also while FeatBit is unreachable and it serves the
+	// last flags it received (Stale), as taking every replica out of the load balancer
+	// because FeatBit is away would turn a FeatBit outage into an outage of this service.
+	// Not ready before the first flags arrive, after FeatBit rejected the env secret (that
+	// needs a person; during a rolling deployment it keeps the new replicas out of traffic
+	// while the old ones serve) and while shutting down. Keep health endpoints on an
+	// internal port or path in production.
+	root.Handle("GET /healthz/ready", client.HealthHandler(fbclient.HealthOptions{}))
 	root.Handle("/", withUser(maintenance(client, app)))
 	return root
 }
@@ -183,42 +189,6 @@ func bootstrap(client *fbclient.Client) http.HandlerFunc {
 // restarting the service would not bring FeatBit back.
 func live(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-type readiness struct {
-	State string    `json:"state"`
-	Since time.Time `json:"since"`
-	Error string    `json:"error,omitempty"`
-}
-
-// ready is the readiness probe, from the client's status:
-//
-//   - ready: 200.
-//   - stale (the connection to FeatBit is lost; the client serves the last flags it
-//     received and keeps reconnecting): 200. Taking every replica out of the load balancer
-//     because FeatBit is unreachable would turn a FeatBit outage into an outage of this
-//     service, while the flags the replicas hold are still good.
-//   - not ready (no flags yet): 503, so no traffic arrives while every flag would return
-//     its default.
-//   - failed (FeatBit rejected the env secret) and closed (shutting down): 503. A rejected
-//     secret needs a person; during a rolling deployment it stops the new replicas from
-//     taking traffic while the old ones keep serving.
-//
-// The body carries the state and the last sync error for whoever debugs it. Keep health
-// endpoints on an internal port or path in production.
-func ready(client *fbclient.Client) http.HandlerFunc {
-	return func(w http.ResponseWriter, _ *http.Request) {
-		st := client.Status()
-		body := readiness{State: st.State.String(), Since: st.Since}
-		if st.Err != nil {
-			body.Error = st.Err.Error()
-		}
-		code := http.StatusServiceUnavailable
-		if st.State == fbclient.StateReady || st.State == fbclient.StateStale {
-			code = http.StatusOK
-		}
-		writeJSON(w, code, body)
-	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
