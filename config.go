@@ -125,6 +125,11 @@ type Config struct {
 	// delivered to EventLog... listeners whether or not a Logger is set, except warnings
 	// about listeners themselves (one panicked, or missed events), which go to Logger only.
 	Logger *slog.Logger
+
+	// Hooks run synchronously around every evaluation and after every Track and
+	// TrackMetric call, in the order given (see Hook). Default: none. A Hook with none of
+	// its functions is an error from New.
+	Hooks []Hook
 }
 
 // Listener is a callback for the given event types, for Config.Listeners.
@@ -201,6 +206,11 @@ func (c Config) resolve() (*resolved, error) {
 			if t == 0 || t >= numEventTypes {
 				add("Listeners[%d] has an unknown event type %d", i, t)
 			}
+		}
+	}
+	for i, h := range c.Hooks {
+		if h.BeforeEvaluation == nil && h.AfterEvaluation == nil && h.AfterTrack == nil {
+			add("Hooks[%d] %q has no BeforeEvaluation, AfterEvaluation or AfterTrack", i, h.Name)
 		}
 	}
 	if c.DataFile != "" && !c.Offline {
