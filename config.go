@@ -127,8 +127,9 @@ type Config struct {
 	Logger *slog.Logger
 
 	// Hooks run synchronously around every evaluation and after every Track and
-	// TrackMetric call, in the order given (see Hook). Default: none. A Hook with none of
-	// its functions is an error from New.
+	// TrackMetric call, in the order given (see Hook). Default: none. A Hook without
+	// BeforeEvaluation, AfterEvaluation or AfterTrack is an error from New, and so are more
+	// than 64 hooks.
 	Hooks []Hook
 }
 
@@ -207,6 +208,9 @@ func (c Config) resolve() (*resolved, error) {
 				add("Listeners[%d] has an unknown event type %d", i, t)
 			}
 		}
+	}
+	if len(c.Hooks) > maxHooks {
+		add("Hooks has %d hooks; the most is %d", len(c.Hooks), maxHooks)
 	}
 	for i, h := range c.Hooks {
 		if h.BeforeEvaluation == nil && h.AfterEvaluation == nil && h.AfterTrack == nil {

@@ -43,6 +43,14 @@ type Hook struct {
 	// Name identifies the hook in log records. Optional.
 	Name string
 
+	// Enabled reports whether the hook observes an evaluation made with ctx; if it returns
+	// false, the hook's BeforeEvaluation and AfterEvaluation are not called for that
+	// evaluation, and if no hook is enabled, the evaluation costs what it costs without
+	// hooks. A tracing hook, for example, can observe only the evaluations made in a
+	// recording span. It is called first, for every evaluation. Optional: nil means always.
+	// It does not apply to AfterTrack.
+	Enabled func(ctx context.Context) bool
+
 	// BeforeEvaluation is called before a flag is evaluated, with the context to pass on. It
 	// returns the context for the next hook and for its own AfterEvaluation: ctx itself, or
 	// a context derived from it. A nil return means ctx. Optional.
@@ -152,12 +160,17 @@ func boolDefault(v bool) defaultValue {
 // panicLogInterval is the least time between two log records about one hook's panics.
 const panicLogInterval = time.Minute
 
+// maxHooks is the most hooks a client takes: one bit each in a uint64.
+const maxHooks = 64
+
 // hookSet is a client's Config.Hooks, ready to run. A client without hooks has none.
 type hookSet struct {
-	hooks []hookState
-	timed bool
-	log   func(msg string, args ...any)
-	now   func() time.Time // tests only: replaces time.Now
+	hooks  []hookState
+	always uint64 // the hooks without Enabled, one bit each
+	gated  []int  // the indexes of the hooks with Enabled
+	timed  bool
+	log    func(msg string, args ...any)
+	now    func() time.Time // tests only: replaces time.Now
 }
 
 // hookState is one hook and the rate limit of the log records about its panics.
@@ -177,12 +190,35 @@ func newHookSet(hooks []Hook, warn func(msg string, args ...any)) *hookSet {
 	for i, h := range hooks {
 		hs.hooks[i].Hook = h
 		hs.timed = hs.timed || h.Timed
+		switch {
+		case h.BeforeEvaluation == nil && h.AfterEvaluation == nil:
+		case h.Enabled == nil:
+			hs.always |= 1 << i
+		default:
+			hs.gated = append(hs.gated, i)
+		}
 	}
 	return hs
 }
 
-// hooked reports whether c has hooks to run. A nil client has none.
-func (c *Client) hooked() bool { return c != nil && c.hooks != nil }
+// activeHooks returns the hooks to run around an evaluation with ctx, one bit per hook:
+// 0 for a nil client, a client without hooks, or when every hook's Enabled says no.
+func (c *Client) activeHooks(ctx context.Context) uint64 {
+	if c == nil || c.hooks == nil {
+		return 0
+	}
+	return c.hooks.active(ctx)
+}
+
+func (hs *hookSet) active(ctx context.Context) uint64 {
+	on := hs.always
+	for _, i := range hs.gated {
+		if hs.hooks[i].enabled(hs, ctx) {
+			on |= 1 << i
+		}
+	}
+	return on
+}
 
 // hookKey returns a copy of key that hooks may keep: the flag's own key if the flag exists,
 // else a clone. Hooks never see the caller's string, so that a key the caller built on its
@@ -198,51 +234,83 @@ func (c *Client) hookKey(key string) string {
 	return strings.Clone(key)
 }
 
-// frame is what one hook carries from before to after an evaluation.
-type frame struct {
-	ctx  context.Context
-	skip bool // BeforeEvaluation panicked
+// hookRun is the run of the hooks around one evaluation: before, then after.
+type hookRun struct {
+	hs    *hookSet
+	on    uint64 // the hooks that run
+	skip  uint64 // the hooks whose BeforeEvaluation panicked
+	e     EvalCall
+	start time.Time
+	ctxs  [4]context.Context // for the AfterEvaluation of the first hooks
+	more  []context.Context  // for the others
 }
 
-// withHooks runs eval between the hooks' BeforeEvaluation and AfterEvaluation. The
-// evaluation is described by e and returns its value and detail, which are returned as they
-// are.
-func withHooks[T any](c *Client, ctx context.Context, e *EvalCall, eval func() (T, EvalDetail)) (T, EvalDetail) {
-	hs := c.hooks
-	var buf [4]frame
-	frames := buf[:0]
-	if len(hs.hooks) > len(buf) {
-		frames = make([]frame, 0, len(hs.hooks))
+func (r *hookRun) setCtx(i int, ctx context.Context) {
+	if i < len(r.ctxs) {
+		r.ctxs[i] = ctx
+		return
 	}
-	for i := range hs.hooks {
-		h := &hs.hooks[i]
-		f := frame{ctx: ctx}
-		if h.BeforeEvaluation != nil {
-			next, ok := h.before(hs, ctx, *e)
+	if r.more == nil {
+		r.more = make([]context.Context, len(r.hs.hooks)-len(r.ctxs))
+	}
+	r.more[i-len(r.ctxs)] = ctx
+}
+
+func (r *hookRun) ctx(i int) context.Context {
+	if i < len(r.ctxs) {
+		return r.ctxs[i]
+	}
+	return r.more[i-len(r.ctxs)]
+}
+
+// before runs the BeforeEvaluation functions in registration order, passing the context
+// from each to the next, and keeps the context each AfterEvaluation gets.
+func (r *hookRun) before(ctx context.Context) {
+	for i := range r.hs.hooks {
+		if r.on&(1<<i) == 0 {
+			continue
+		}
+		if h := &r.hs.hooks[i]; h.BeforeEvaluation != nil {
+			next, ok := h.before(r.hs, ctx, r.e)
 			switch {
 			case !ok:
-				f.skip = true
+				r.skip |= 1 << i
 			case next != nil:
-				ctx, f.ctx = next, next
+				ctx = next
 			}
 		}
-		frames = append(frames, f)
+		r.setCtx(i, ctx)
 	}
-	var start time.Time
-	if hs.timed {
-		start = hs.now()
+	if r.hs.timed {
+		r.start = r.hs.now()
 	}
-	v, d := eval()
-	if hs.timed {
-		e.Duration = hs.now().Sub(start)
+}
+
+// after runs the AfterEvaluation functions in reverse registration order with the
+// evaluation's detail.
+func (r *hookRun) after(d *EvalDetail) {
+	if r.hs.timed {
+		r.e.Duration = r.hs.now().Sub(r.start)
 	}
-	e.Detail = d
-	for i := len(hs.hooks) - 1; i >= 0; i-- {
-		if h := &hs.hooks[i]; h.AfterEvaluation != nil && !frames[i].skip {
-			h.after(hs, frames[i].ctx, *e)
+	r.e.Detail = *d
+	for i := len(r.hs.hooks) - 1; i >= 0; i-- {
+		if (r.on&^r.skip)&(1<<i) == 0 {
+			continue
+		}
+		if h := &r.hs.hooks[i]; h.AfterEvaluation != nil {
+			h.after(r.hs, r.ctx(i), r.e)
 		}
 	}
-	return v, d
+}
+
+func (h *hookState) enabled(hs *hookSet, ctx context.Context) (on bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			hs.panicked(h, "Enabled", "", p)
+			on = false
+		}
+	}()
+	return h.Enabled(ctx)
 }
 
 func (h *hookState) before(hs *hookSet, ctx context.Context, e EvalCall) (next context.Context, ok bool) {

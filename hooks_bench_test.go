@@ -67,6 +67,21 @@ func BenchmarkHookTimedBoolFallthrough(b *testing.B) {
 	}
 }
 
+type benchSpanKey struct{}
+
+// Scenario 1 with a hook that is enabled only in a context that carries a span (as a
+// tracing hook is), evaluated in a context that carries none.
+func BenchmarkHookDisabledBoolFallthrough(b *testing.B) {
+	h := noopHook
+	h.Enabled = func(ctx context.Context) bool { return ctx.Value(benchSpanKey{}) != nil }
+	c := benchHookClient(b, full([]wire.Flag{boolFlag("bool-flag", true, 1)}), h)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		sinkBool = c.WithContext(benchCtx).BoolVariation("bool-flag", benchUser, false)
+	}
+}
+
 // The string form of scenario 1 with one no-op hook: the default is not boxed.
 func BenchmarkHookNoopString(b *testing.B) {
 	c := benchHookClient(b, full([]wire.Flag{boolFlag("bool-flag", true, 1)}), noopHook)

@@ -494,6 +494,45 @@ func TestHookDuration(t *testing.T) {
 	assert.Equal(t, int64(2), ticks.Load(), "two clock reads per evaluation")
 }
 
+// A hook whose Enabled says no for a context is not called for evaluations made with it;
+// the other hooks are. Enabled does not apply to AfterTrack; a panic in it is contained and
+// means "not enabled".
+func TestHookEnabled(t *testing.T) {
+	tr := &trace{}
+	gated := tracing(tr, "gated", true, true, true)
+	gated.Enabled = func(ctx context.Context) bool { return ctx.Value(ctxKey("span")) != nil }
+	logs := &recordHandler{}
+	c := newHooked(t, Config{Logger: slog.New(logs)},
+		tracing(tr, "always", true, true, false),
+		gated,
+		Hook{Name: "P", Enabled: func(context.Context) bool { panic("enabled") }, AfterEvaluation: func(context.Context, EvalCall) { tr.add("P.after", nil, nil, nil) }},
+	)
+	u := NewUser("u")
+	span := context.WithValue(context.Background(), ctxKey("span"), "s")
+
+	c.BoolVariation("ff-test-bool", u, false)
+	assert.Equal(t, []string{"always.before", "always.after"}, tr.calls)
+	tr.reset()
+	c.WithContext(span).BoolVariation("ff-test-bool", u, false)
+	assert.Equal(t, []string{"always.before", "gated.before", "gated.after", "always.after"}, tr.calls)
+	tr.reset()
+	require.NoError(t, c.Track(u, "clicked"))
+	assert.Equal(t, []string{"gated.track"}, tr.calls)
+	got := logs.attrs(panicMsg)
+	require.Len(t, got, 1)
+	assert.Equal(t, "Enabled", got[0]["phase"])
+
+	// With no hook enabled, nothing runs.
+	tr2 := &trace{}
+	only := tracing(tr2, "only", true, true, false)
+	only.Enabled = gated.Enabled
+	c2 := newHooked(t, Config{}, only)
+	assert.True(t, c2.BoolVariation("ff-test-bool", NewUser("test-user-1"), false))
+	assert.Empty(t, tr2.calls)
+	assert.True(t, c2.WithContext(span).BoolVariation("ff-test-bool", NewUser("test-user-1"), false))
+	assert.Equal(t, []string{"only.before", "only.after"}, tr2.calls)
+}
+
 // AllVariations runs no hooks.
 func TestAllVariationsRunsNoHooks(t *testing.T) {
 	tr := &trace{}
@@ -525,12 +564,24 @@ func TestHooksConcurrent(t *testing.T) {
 }
 
 func TestHooksConfig(t *testing.T) {
+	checkLeaks(t)
 	noop := func(context.Context, TrackCall) {}
 	_, err := New(Config{Offline: true, Hooks: []Hook{{AfterTrack: noop}, {Name: "empty"}}})
 	assert.ErrorIs(t, err, ErrInvalidConfig)
 	assert.ErrorContains(t, err, `Hooks[1] "empty"`)
 	_, err = New(Config{Offline: true, Hooks: []Hook{{}}})
 	assert.ErrorIs(t, err, ErrInvalidConfig)
+	_, err = New(Config{Offline: true, Hooks: []Hook{{Enabled: func(context.Context) bool { return true }}}})
+	assert.ErrorIs(t, err, ErrInvalidConfig, "Enabled alone observes nothing")
+	many := make([]Hook, maxHooks+1)
+	for i := range many {
+		many[i].AfterTrack = noop
+	}
+	_, err = New(Config{Offline: true, Hooks: many})
+	assert.ErrorIs(t, err, ErrInvalidConfig)
+	c, err := New(Config{Offline: true, Hooks: many[:maxHooks]})
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
 }
 
 // A nil client and a zero ContextClient return defaults, as a nil Client does, and so does a

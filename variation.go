@@ -60,8 +60,8 @@ const (
 )
 
 // Each evaluation method has a body that takes the context for the hooks; the Client
-// methods pass context.Background(), ContextClient's pass their own. Without hooks the body
-// is the plain evaluation.
+// methods pass context.Background(), ContextClient's pass their own. Without hooks to run,
+// the body is the plain evaluation.
 
 // Variation returns the value of the variation the flag serves to user, as FeatBit stores it
 // (every flag type has a string value; "true", "42" and JSON text included), or
@@ -71,11 +71,8 @@ func (c *Client) Variation(flagKey string, user User, defaultValue string) strin
 }
 
 func (c *Client) variation(ctx context.Context, key string, user *User, def string) string {
-	if c.hooked() {
-		key := c.hookKey(key)
-		e := EvalCall{FlagKey: key, User: *user, Method: methodString, def: stringDefault(def)}
-		d, _ := withHooks(c, ctx, &e, func() (EvalDetail, EvalDetail) { d := stringDetail(c, key, user, def); return d, d })
-		return d.Value
+	if on := c.activeHooks(ctx); on != 0 {
+		return c.hookedString(ctx, on, methodString, key, user, def).Value
 	}
 	f, r := c.evaluate(key, user)
 	if r.v == nil {
@@ -92,15 +89,23 @@ func (c *Client) VariationDetail(flagKey string, user User, defaultValue string)
 }
 
 func (c *Client) variationDetail(ctx context.Context, key string, user *User, def string) EvalDetail {
-	if c.hooked() {
-		key := c.hookKey(key)
-		e := EvalCall{FlagKey: key, User: *user, Method: methodStringDetail, def: stringDefault(def)}
-		d, _ := withHooks(c, ctx, &e, func() (EvalDetail, EvalDetail) { d := stringDetail(c, key, user, def); return d, d })
-		return d
+	if on := c.activeHooks(ctx); on != 0 {
+		return c.hookedString(ctx, on, methodStringDetail, key, user, def)
 	}
 	return stringDetail(c, key, user, def)
 }
 
+// hookedString is stringDetail with the hooks on around it.
+func (c *Client) hookedString(ctx context.Context, on uint64, method, key string, user *User, def string) EvalDetail {
+	key = c.hookKey(key)
+	r := hookRun{hs: c.hooks, on: on, e: EvalCall{FlagKey: key, User: *user, Method: method, def: stringDefault(def)}}
+	r.before(ctx)
+	d := stringDetail(c, key, user, def)
+	r.after(&d)
+	return d
+}
+
+// stringDetail is the body of VariationDetail.
 func stringDetail(c *Client, key string, user *User, def string) EvalDetail {
 	f, r := c.evaluate(key, user)
 	if r.v == nil {
@@ -128,14 +133,14 @@ func typedDetail[T any](c *Client, key string, user *User, def T, conv func(*var
 	return out, detail(key, &r, r.v.value)
 }
 
-// typedVariation is typedDetail with the hooks around it.
-func typedVariation[T any](c *Client, ctx context.Context, method string, key string, user *User, def T, hookDef defaultValue, conv func(*variation) (T, bool)) (T, EvalDetail) {
-	if c.hooked() {
-		key := c.hookKey(key)
-		e := EvalCall{FlagKey: key, User: *user, Method: method, def: hookDef}
-		return withHooks(c, ctx, &e, func() (T, EvalDetail) { return typedDetail(c, key, user, def, conv) })
-	}
-	return typedDetail(c, key, user, def, conv)
+// hookedDetail is typedDetail with the hooks on around it.
+func hookedDetail[T any](c *Client, ctx context.Context, on uint64, method string, key string, user *User, def T, hookDef defaultValue, conv func(*variation) (T, bool)) (T, EvalDetail) {
+	key = c.hookKey(key)
+	r := hookRun{hs: c.hooks, on: on, e: EvalCall{FlagKey: key, User: *user, Method: method, def: hookDef}}
+	r.before(ctx)
+	v, d := typedDetail(c, key, user, def, conv)
+	r.after(&d)
+	return v, d
 }
 
 // The typed variation's conversions, precomputed by compile.
@@ -151,8 +156,8 @@ func (c *Client) BoolVariation(flagKey string, user User, defaultValue bool) boo
 }
 
 func (c *Client) boolVariation(ctx context.Context, key string, user *User, def bool) bool {
-	if c.hooked() {
-		v, _ := typedVariation(c, ctx, methodBool, key, user, def, boolDefault(def), boolOf)
+	if on := c.activeHooks(ctx); on != 0 {
+		v, _ := hookedDetail(c, ctx, on, methodBool, key, user, def, boolDefault(def), boolOf)
 		return v
 	}
 	f, r := c.evaluate(key, user)
@@ -166,7 +171,14 @@ func (c *Client) boolVariation(ctx context.Context, key string, user *User, def 
 // BoolVariationDetail is BoolVariation with the reason for the result. The detail's Value
 // is the served string, "" on fallback.
 func (c *Client) BoolVariationDetail(flagKey string, user User, defaultValue bool) (bool, EvalDetail) {
-	return typedVariation(c, context.Background(), methodBoolDetail, flagKey, &user, defaultValue, boolDefault(defaultValue), boolOf)
+	return c.boolVariationDetail(context.Background(), flagKey, &user, defaultValue)
+}
+
+func (c *Client) boolVariationDetail(ctx context.Context, key string, user *User, def bool) (bool, EvalDetail) {
+	if on := c.activeHooks(ctx); on != 0 {
+		return hookedDetail(c, ctx, on, methodBoolDetail, key, user, def, boolDefault(def), boolOf)
+	}
+	return typedDetail(c, key, user, def, boolOf)
 }
 
 // IntVariation returns the flag's value as an int, or defaultValue if the flag cannot be
@@ -177,8 +189,8 @@ func (c *Client) IntVariation(flagKey string, user User, defaultValue int) int {
 }
 
 func (c *Client) intVariation(ctx context.Context, key string, user *User, def int) int {
-	if c.hooked() {
-		v, _ := typedVariation(c, ctx, methodInt, key, user, def, intDefault(def), intOf)
+	if on := c.activeHooks(ctx); on != 0 {
+		v, _ := hookedDetail(c, ctx, on, methodInt, key, user, def, intDefault(def), intOf)
 		return v
 	}
 	f, r := c.evaluate(key, user)
@@ -192,7 +204,14 @@ func (c *Client) intVariation(ctx context.Context, key string, user *User, def i
 // IntVariationDetail is IntVariation with the reason for the result. The detail's Value is
 // the served string, "" on fallback.
 func (c *Client) IntVariationDetail(flagKey string, user User, defaultValue int) (int, EvalDetail) {
-	return typedVariation(c, context.Background(), methodIntDetail, flagKey, &user, defaultValue, intDefault(defaultValue), intOf)
+	return c.intVariationDetail(context.Background(), flagKey, &user, defaultValue)
+}
+
+func (c *Client) intVariationDetail(ctx context.Context, key string, user *User, def int) (int, EvalDetail) {
+	if on := c.activeHooks(ctx); on != 0 {
+		return hookedDetail(c, ctx, on, methodIntDetail, key, user, def, intDefault(def), intOf)
+	}
+	return typedDetail(c, key, user, def, intOf)
 }
 
 // Float64Variation returns the flag's value as a float64, or defaultValue if the flag cannot
@@ -203,8 +222,8 @@ func (c *Client) Float64Variation(flagKey string, user User, defaultValue float6
 }
 
 func (c *Client) float64Variation(ctx context.Context, key string, user *User, def float64) float64 {
-	if c.hooked() {
-		v, _ := typedVariation(c, ctx, methodFloat, key, user, def, floatDefault(def), floatOf)
+	if on := c.activeHooks(ctx); on != 0 {
+		v, _ := hookedDetail(c, ctx, on, methodFloat, key, user, def, floatDefault(def), floatOf)
 		return v
 	}
 	f, r := c.evaluate(key, user)
@@ -218,7 +237,14 @@ func (c *Client) float64Variation(ctx context.Context, key string, user *User, d
 // Float64VariationDetail is Float64Variation with the reason for the result. The detail's
 // Value is the served string, "" on fallback.
 func (c *Client) Float64VariationDetail(flagKey string, user User, defaultValue float64) (float64, EvalDetail) {
-	return typedVariation(c, context.Background(), methodFloatDetail, flagKey, &user, defaultValue, floatDefault(defaultValue), floatOf)
+	return c.float64VariationDetail(context.Background(), flagKey, &user, defaultValue)
+}
+
+func (c *Client) float64VariationDetail(ctx context.Context, key string, user *User, def float64) (float64, EvalDetail) {
+	if on := c.activeHooks(ctx); on != 0 {
+		return hookedDetail(c, ctx, on, methodFloatDetail, key, user, def, floatDefault(def), floatOf)
+	}
+	return typedDetail(c, key, user, def, floatOf)
 }
 
 // JSONVariation decodes the flag's value into a new T with encoding/json and returns it, or
@@ -245,10 +271,13 @@ func JSONVariationDetail[T any](c Evaluator, flagKey string, user User, defaultV
 // jsonVariation is jsonDetail with the hooks around it.
 func jsonVariation[T any](ev Evaluator, method, flagKey string, user User, defaultValue T) (T, EvalDetail) {
 	c, ctx := boundTo(ev)
-	if c.hooked() {
+	if on := c.activeHooks(ctx); on != 0 {
 		flagKey := c.hookKey(flagKey)
-		e := EvalCall{FlagKey: flagKey, User: user, Method: method, def: boxedDefault(defaultValue)}
-		return withHooks(c, ctx, &e, func() (T, EvalDetail) { return jsonDetail(c, flagKey, user, defaultValue) })
+		r := hookRun{hs: c.hooks, on: on, e: EvalCall{FlagKey: flagKey, User: user, Method: method, def: boxedDefault(defaultValue)}}
+		r.before(ctx)
+		v, d := jsonDetail(c, flagKey, user, defaultValue)
+		r.after(&d)
+		return v, d
 	}
 	return jsonDetail(c, flagKey, user, defaultValue)
 }

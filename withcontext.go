@@ -45,7 +45,7 @@ func (cc ContextClient) BoolVariation(flagKey string, user User, defaultValue bo
 
 // BoolVariationDetail is Client.BoolVariationDetail with the bound context.
 func (cc ContextClient) BoolVariationDetail(flagKey string, user User, defaultValue bool) (bool, EvalDetail) {
-	return typedVariation(cc.c, cc.ctx, methodBoolDetail, flagKey, &user, defaultValue, boolDefault(defaultValue), boolOf)
+	return cc.c.boolVariationDetail(cc.ctx, flagKey, &user, defaultValue)
 }
 
 // IntVariation is Client.IntVariation with the bound context.
@@ -55,7 +55,7 @@ func (cc ContextClient) IntVariation(flagKey string, user User, defaultValue int
 
 // IntVariationDetail is Client.IntVariationDetail with the bound context.
 func (cc ContextClient) IntVariationDetail(flagKey string, user User, defaultValue int) (int, EvalDetail) {
-	return typedVariation(cc.c, cc.ctx, methodIntDetail, flagKey, &user, defaultValue, intDefault(defaultValue), intOf)
+	return cc.c.intVariationDetail(cc.ctx, flagKey, &user, defaultValue)
 }
 
 // Float64Variation is Client.Float64Variation with the bound context.
@@ -65,7 +65,7 @@ func (cc ContextClient) Float64Variation(flagKey string, user User, defaultValue
 
 // Float64VariationDetail is Client.Float64VariationDetail with the bound context.
 func (cc ContextClient) Float64VariationDetail(flagKey string, user User, defaultValue float64) (float64, EvalDetail) {
-	return typedVariation(cc.c, cc.ctx, methodFloatDetail, flagKey, &user, defaultValue, floatDefault(defaultValue), floatOf)
+	return cc.c.float64VariationDetail(cc.ctx, flagKey, &user, defaultValue)
 }
 
 // Evaluator is what JSONVariation and JSONVariationDetail evaluate with: a *Client, or a
