@@ -24,21 +24,22 @@ import (
 //	the evaluation,
 //	C.AfterEvaluation, B.AfterEvaluation, A.AfterEvaluation
 //
-// like nested middleware. The context passes from each BeforeEvaluation to the next: A's
-// receives the caller's context (ContextClient's, or context.Background() for the Client
-// methods), B's receives what A's returned, and so on; each AfterEvaluation receives the
-// context its own hook's BeforeEvaluation returned (or, for a hook without one, the context
-// its BeforeEvaluation would have received). That is how a hook carries data from before to
-// after, such as a tracing span started in BeforeEvaluation and ended in AfterEvaluation.
-// The evaluation itself does not read the context.
+// like nested middleware; a hook whose Enabled says no for the evaluation's context is left
+// out. The context passes from each BeforeEvaluation to the next: A's receives the caller's
+// context (ContextClient's, or context.Background() for the Client methods), B's receives
+// what A's returned, and so on; each AfterEvaluation receives the context its own hook's
+// BeforeEvaluation returned (or, for a hook without one, the context its BeforeEvaluation
+// would have received). That is how a hook carries data from before to after, such as a
+// tracing span started in BeforeEvaluation and ended in AfterEvaluation. The evaluation
+// itself does not read the context.
 //
 // Hooks run on every evaluation, concurrently from every goroutine that evaluates, so they
 // must be fast and safe for concurrent use; the caller waits for them. A hook that panics is
 // contained: the panic is logged to Config.Logger (and EventLogWarning listeners) at most once
 // a minute per hook, with the number of panics in between, and the caller still gets its
 // value and the other hooks still run. If a hook's BeforeEvaluation panics, its
-// AfterEvaluation is skipped for that evaluation. A hook may evaluate flags itself, which runs
-// the hooks again for that evaluation.
+// AfterEvaluation is skipped for that evaluation; if its Enabled panics, it is not enabled.
+// A hook may evaluate flags itself, which runs the hooks again for that evaluation.
 type Hook struct {
 	// Name identifies the hook in log records. Optional.
 	Name string
