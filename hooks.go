@@ -63,8 +63,8 @@ type Hook struct {
 
 	// AfterTrack is called for each Track or TrackMetric call that is accepted: its
 	// arguments are valid and the client is not closed (a call that returns an error is not
-	// reported). It is called after AfterTrack of the hooks registered before it, before the
-	// event is queued, whether or not events are sent (Offline, DisableEvents). ctx is
+	// reported). The hooks' AfterTrack functions run in registration order, before the event
+	// is queued, whether or not events are sent (Offline, DisableEvents). ctx is
 	// context.Background(): Track and TrackMetric take no context. Optional.
 	AfterTrack func(ctx context.Context, t TrackCall)
 
@@ -75,8 +75,8 @@ type Hook struct {
 	Timed bool
 }
 
-// EvalCall describes one call of an evaluation method to hooks. BeforeEvaluation receives what the
-// caller asked; AfterEvaluation receives the same with Detail, and Duration, set.
+// EvalCall describes one call of an evaluation method to hooks. BeforeEvaluation receives
+// what the caller asked; AfterEvaluation receives the same with Detail, and Duration, set.
 type EvalCall struct {
 	// FlagKey is the key of the flag evaluated.
 	FlagKey string
@@ -85,9 +85,10 @@ type EvalCall struct {
 	// Method is the name of the method called, such as "BoolVariation" or
 	// "JSONVariationDetail"; ContextClient's methods have the names of Client's.
 	Method string
-	// Detail is the result, in AfterEvaluation: the variation served (VariationID, Value,
-	// Reason) or the fallback reason and error (Reason, Err). Detail.Value is the served
-	// value as FeatBit stores it, "" on fallback.
+	// Detail is the result, in AfterEvaluation, as the method's Detail form returns it: the
+	// variation served (VariationID, Value, Reason, InExperiment) or the fallback reason and
+	// error (Reason, Err). Detail.Value is the served value as FeatBit stores it; on
+	// fallback it is the default for Variation and VariationDetail, "" for the others.
 	Detail EvalDetail
 	// Duration is the time the evaluation took, hooks excluded, in AfterEvaluation when a
 	// hook is Timed; 0 otherwise.
