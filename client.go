@@ -54,6 +54,7 @@ type Client struct {
 	listeners *listeners
 	log       *slog.Logger
 	events    *recorder
+	hooks     *hookSet // Config.Hooks; nil without hooks
 
 	mu      sync.Mutex // guards status transitions and readiness
 	status  atomic.Pointer[Status]
@@ -100,6 +101,7 @@ func newClient(cfg Config, tune func(*syncTimings)) (*Client, error) {
 		}
 	}
 	c.log = newLogger(r.Logger, c.listeners)
+	c.hooks = newHookSet(r.Hooks, c.log.Warn)
 	c.setStatus(StateNotReady, nil)
 	for _, l := range r.Listeners {
 		c.listeners.add(l.Events, l.Func, nil, ListenerName(l.Name), ListenerQueueSize(l.QueueSize))

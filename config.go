@@ -172,6 +172,12 @@ type Config struct {
 	// delivered to EventLog... listeners whether or not a Logger is set, except warnings
 	// about listeners themselves (one panicked, or missed events), which go to Logger only.
 	Logger *slog.Logger
+
+	// Hooks run synchronously around every evaluation and after every Track and
+	// TrackMetric call, in the order given (see Hook). Default: none. A Hook without
+	// BeforeEvaluation, AfterEvaluation or AfterTrack is an error from New, and so are more
+	// than 64 hooks.
+	Hooks []Hook
 }
 
 // Listener is a callback for the given event types, for Config.Listeners.
@@ -237,6 +243,7 @@ func (c Config) resolve() (*resolved, error) {
 	c.checkNumbers(&p)
 	c.checkSync(&p)
 	c.checkListeners(&p)
+	c.checkHooks(&p)
 	c.checkOffline(&p)
 	if !c.Offline {
 		r.buildURLs(&p)
@@ -299,6 +306,18 @@ func (c *Config) checkListeners(p *problems) {
 			if t == 0 || t >= numEventTypes {
 				p.add("Listeners[%d] has an unknown event type %d", i, t)
 			}
+		}
+	}
+}
+
+// checkHooks checks Config.Hooks.
+func (c *Config) checkHooks(p *problems) {
+	if len(c.Hooks) > maxHooks {
+		p.add("Hooks has %d hooks; the most is %d", len(c.Hooks), maxHooks)
+	}
+	for i, h := range c.Hooks {
+		if h.BeforeEvaluation == nil && h.AfterEvaluation == nil && h.AfterTrack == nil {
+			p.add("Hooks[%d] %q has no BeforeEvaluation, AfterEvaluation or AfterTrack", i, h.Name)
 		}
 	}
 }
