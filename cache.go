@@ -335,7 +335,7 @@ type cacheFile struct {
 	EnvID   string          `json:"envId,omitempty"`
 	SavedAt time.Time       `json:"savedAt"`
 	Version int64           `json:"version"`
-	Data    json.RawMessage `json:"data"`
+	Data    json.RawMessage `json:"data,omitempty"` // last in the file
 }
 
 // errForeign reports a file that FileCache did not write.
@@ -409,11 +409,14 @@ func (fc *fileCache) Save(ctx context.Context, ds *DataSet) error {
 	if savedAt.IsZero() {
 		savedAt = time.Now()
 	}
-	b, err := json.Marshal(cacheFile{Format: fileCacheFormat, EnvID: envOf(ds), SavedAt: savedAt.UTC(), Version: ds.Version(), Data: data})
+	// The data set is written as it is, after the header: encoding it as a json.RawMessage
+	// would check it all again.
+	head, err := json.Marshal(cacheFile{Format: fileCacheFormat, EnvID: envOf(ds), SavedAt: savedAt.UTC(), Version: ds.Version()})
 	if err != nil {
-		return fmt.Errorf("fbclient: FileCache: encoding the data set: %w", err)
+		return fmt.Errorf("fbclient: FileCache: encoding the header: %w", err)
 	}
-	return writeAtomic(fc.path, b)
+	head = append(head[:len(head)-1], `,"data":`...)
+	return writeAtomic(fc.path, head, data, []byte("}\n"))
 }
 
 // envOf returns the environment id the data set's items carry, "" if none.
@@ -431,10 +434,10 @@ func envOf(ds *DataSet) string {
 	return ""
 }
 
-// writeAtomic replaces the file at path with b: a temporary file in the same directory,
-// synced, then renamed over path. On failure the temporary file is removed and path is left
-// as it was.
-func writeAtomic(path string, b []byte) (err error) {
+// writeAtomic replaces the file at path with the chunks: a temporary file in the same
+// directory, synced, then renamed over path. On failure the temporary file is removed and
+// path is left as it was.
+func writeAtomic(path string, chunks ...[]byte) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -449,7 +452,11 @@ func writeAtomic(path string, b []byte) (err error) {
 			_ = os.Remove(tmp)
 		}
 	}()
-	_, err = f.Write(b)
+	for _, b := range chunks {
+		if err == nil {
+			_, err = f.Write(b)
+		}
+	}
 	if err == nil {
 		err = f.Sync()
 	}

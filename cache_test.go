@@ -44,16 +44,18 @@ func TestWarmStart(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		startWait time.Duration
+		mode      SyncMode
 	}{
-		{"StartWait passes", 20 * time.Millisecond},
-		{"no StartWait", -1},
+		{"StartWait passes", 20 * time.Millisecond, SyncStreaming},
+		{"no StartWait", -1, SyncStreaming},
+		{"polling", 20 * time.Millisecond, SyncPolling},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			checkLeaks(t)
 			srv := fbtest.NewTestServer(t)
 			srv.SetFlags(fbtest.Flag("color").Strings("red", "blue").Fallthrough(0), fbtest.Flag("gone").On(true))
 			path := filepath.Join(t.TempDir(), "flags.json")
-			before := time.Now()
+			saveStarted := time.Now()
 			saveLive(t, srv, FileCache(path))
 			cachedVersion := srv.DataVersion()
 
@@ -69,12 +71,14 @@ func TestWarmStart(t *testing.T) {
 			srv.ArchiveFlag("gone")
 			srv.RefuseConnections(http.StatusServiceUnavailable)
 			requests := len(srv.DataSyncRequests())
+			attempts := func() int { st := srv.Stats(); return st.StreamsRefused + st.PollRequests }
+			before := attempts()
 
-			c, w := start(t, srv, opts{startWait: tc.startWait, cfg: withCache(FileCache(path))})
+			c, w := start(t, srv, opts{mode: tc.mode, startWait: tc.startWait, cfg: withCache(FileCache(path))})
 			st := c.Status()
 			assert.Equal(t, StateStale, st.State)
 			assert.True(t, st.FromCache)
-			assert.False(t, st.CachedAt.Before(before.Truncate(time.Millisecond)), "CachedAt %v is before the save started (%v)", st.CachedAt, before)
+			assert.False(t, st.CachedAt.Before(saveStarted), "CachedAt %v is before the save started (%v)", st.CachedAt, saveStarted)
 			assert.False(t, st.CachedAt.After(time.Now()))
 			assert.False(t, c.Initialized(), "cached data does not make the client initialized")
 			assert.Equal(t, "red", c.Variation("color", anyUser, "none"), "the cached data is served")
@@ -83,7 +87,7 @@ func TestWarmStart(t *testing.T) {
 			assert.Equal(t, ReasonFallthrough, d.Reason)
 
 			// Failures while serving the cache leave it stale and cached.
-			require.NoError(t, srv.WaitFor(testCtx(t), func() bool { return srv.Stats().StreamsRefused >= 2 }))
+			require.NoError(t, srv.WaitFor(testCtx(t), func() bool { return attempts() >= before+2 }))
 			st = c.Status()
 			assert.Equal(t, StateStale, st.State)
 			assert.True(t, st.FromCache)
@@ -113,7 +117,7 @@ func TestWarmStart(t *testing.T) {
 			}
 			assert.Equal(t, []string{
 				"status changed: not ready -> stale",
-				"network fetch full: streaming",
+				"network fetch full: " + tc.mode.String(),
 				"status changed: stale -> ready",
 				"client ready",
 				"flag changed: color,gone",
