@@ -3,9 +3,11 @@ package fbclient
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/featflags/fbclient/internal/token"
 	"github.com/featflags/fbclient/internal/wire"
 )
 
@@ -154,4 +156,16 @@ type Cache interface {
 	// the evaluation or sync path, and coalesces bursts of changes. ds.SavedAt is the time
 	// the client saves it. Save should return when ctx is done.
 	Save(ctx context.Context, ds *DataSet) error
+}
+
+// EnvIDFromSecret returns the id of the FeatBit environment that an env secret belongs to: the
+// secret carries it in its last 22 characters. The id is not secret; integrations use it to
+// name what they keep for an environment (a Redis key, a file) without storing the secret.
+// The error never contains the secret.
+func EnvIDFromSecret(secret string) (string, error) {
+	id, err := token.EnvID(secret)
+	if err != nil {
+		return "", fmt.Errorf("fbclient: env secret carries no environment id: %w", err)
+	}
+	return id.String(), nil
 }
