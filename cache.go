@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/featflags/fbclient/internal/token"
 	"github.com/featflags/fbclient/internal/wire"
 )
 
@@ -227,11 +226,10 @@ func loadCache(ctx context.Context, cache Cache) (ds *DataSet, err error) {
 // checkEnv fails if the items of ds carry another environment's id than the one secret
 // encodes. Without a secret in FeatBit's form there is nothing to check against.
 func checkEnv(ds *DataSet, secret string) error {
-	id, err := token.EnvID(secret)
+	want, err := EnvIDFromSecret(secret)
 	if err != nil {
 		return nil
 	}
-	want := id.String()
 	check := func(env string) error {
 		if env != "" && !strings.EqualFold(env, want) {
 			return fmt.Errorf("fbclient: the cached data set belongs to environment %s, not %s", env, want)
