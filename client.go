@@ -223,10 +223,9 @@ func (c *Client) Initialized() bool {
 }
 
 // WaitForInitialization waits until the client has its first data set from its source (not
-// from Config.Cache) and returns nil. It
-// returns an error matching ErrInitializationFailed if FeatBit rejected the credentials (or
-// a Config.DataSource stopped for good), ErrClosed if the client is closed first, or ctx's
-// error if ctx ends first.
+// from Config.Cache) and returns nil. It returns an error matching ErrInitializationFailed if
+// FeatBit rejected the credentials (or a Config.DataSource stopped for good), ErrClosed if
+// the client is closed first, or ctx's error if ctx ends first.
 func (c *Client) WaitForInitialization(ctx context.Context) error {
 	if c == nil {
 		return ErrClosed

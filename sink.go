@@ -162,9 +162,9 @@ func (c *Client) commit(ds *wire.DataSync, f Fetch) {
 	}
 	f.Flags, f.Segments, f.Version = len(ds.FeatureFlags), len(ds.Segments), res.version
 	// The status changes before any event goes out, so a listener sees the state its event
-	// reports; the status change itself is told after the fetch that caused it.
-	// After a warm start, only a full data set from the source makes the client ready: it
-	// replaces the cached one.
+	// reports; the status change itself is told after the fetch that caused it. After a warm
+	// start, only a full data set from the source, which replaces the cached one, makes the
+	// client ready.
 	c.mu.Lock()
 	warm := c.fromCache.Load()
 	var change *Event
