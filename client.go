@@ -56,6 +56,7 @@ type Client struct {
 	events    *recorder
 	syncs     syncCounts // for Stats: written by the data sink
 	held      heldCache  // for Stats: the segments of the current snapshot
+	hooks     *hookSet   // Config.Hooks; nil without hooks
 
 	mu      sync.Mutex // guards status transitions and readiness
 	status  atomic.Pointer[Status]
@@ -68,18 +69,28 @@ type Client struct {
 	cancelSync context.CancelFunc // stops the data source
 	syncDone   chan struct{}      // closed when the data source has stopped
 	closeOnce  sync.Once
+
+	cache     *cacheWriter // saves to Config.Cache; nil without one
+	fromCache atomic.Bool  // the data served was loaded from Config.Cache (Status.FromCache)
+	cachedAt  time.Time    // when that data set was saved (Status.CachedAt); guarded by mu
 }
 
 // New creates a client and starts it. For an invalid Config, offline data that cannot be
 // loaded included, it returns an error matching ErrInvalidConfig and starts nothing. Otherwise it waits up to Config.StartWait for the first data set and
 // returns the client, ready or not: sync goes on in the background, and Initialized,
-// WaitForInitialization and Status tell when it is ready.
+// WaitForInitialization and Status tell when it is ready. With Config.Cache, a client that
+// has no data when StartWait passes serves the cached data set meanwhile.
 func New(cfg Config) (*Client, error) {
 	return newClient(cfg, nil)
 }
 
 // newClient is New with the built-in sources' timings adjusted by tune, for tests.
 func newClient(cfg Config, tune func(*syncTimings)) (*Client, error) {
+	return newClientCache(cfg, tune, defaultCacheTimings())
+}
+
+// newClientCache is newClient with the cache writer's timings given, for tests.
+func newClientCache(cfg Config, tune func(*syncTimings), ct cacheTimings) (*Client, error) {
 	r, err := cfg.resolve()
 	if err != nil {
 		return nil, err
@@ -102,6 +113,7 @@ func newClient(cfg Config, tune func(*syncTimings)) (*Client, error) {
 		}
 	}
 	c.log = newLogger(r.Logger, c.listeners)
+	c.hooks = newHookSet(r.Hooks, c.log.Warn)
 	c.setStatus(StateNotReady, nil)
 	for _, l := range r.Listeners {
 		c.listeners.add(l.Events, l.Func, nil, ListenerName(l.Name), ListenerQueueSize(l.QueueSize))
@@ -128,6 +140,10 @@ func newClient(cfg Config, tune func(*syncTimings)) (*Client, error) {
 	}
 
 	if !r.Offline {
+		if r.Cache != nil {
+			c.cache = newCacheWriter(c, r.Cache, ct)
+			go c.cache.run()
+		}
 		src, mode := c.dataSource()
 		sink := &clientSink{c: c, mode: mode}
 		ctx, cancel := context.WithCancel(context.Background())
@@ -137,15 +153,20 @@ func newClient(cfg Config, tune func(*syncTimings)) (*Client, error) {
 			defer close(c.syncDone)
 			sink.run(ctx, src)
 		}()
+		timedOut := false
 		if r.StartWait > 0 {
 			t := time.NewTimer(r.StartWait)
 			select {
 			case <-c.ready:
 			case <-c.failed:
 			case <-t.C:
-				c.log.Warn("fbclient: no data received within StartWait; evaluations return defaults until it arrives", "startWait", r.StartWait)
+				timedOut = true
 			}
 			t.Stop()
+		}
+		warm := r.Cache != nil && (timedOut || r.StartWait < 0) && c.warmStart(sink)
+		if timedOut && !warm {
+			c.log.Warn("fbclient: no data received within StartWait; evaluations return defaults until it arrives", "startWait", r.StartWait)
 		}
 	}
 	return c, nil
@@ -168,7 +189,8 @@ func (c *Client) dataSource() (DataSource, SyncMode) {
 	return &streamingSource{url: r.streamingURL, secret: r.EnvSecret, dialer: newDialer(r.HTTPClient, t.handshakeTimeout), t: t}, SyncStreaming
 }
 
-// Initialized reports whether the client has received its first data set.
+// Initialized reports whether the client has received its first data set from its source;
+// a data set loaded from Config.Cache does not count (see Status.FromCache).
 func (c *Client) Initialized() bool {
 	if c == nil {
 		return false
@@ -181,10 +203,10 @@ func (c *Client) Initialized() bool {
 	}
 }
 
-// WaitForInitialization waits until the client has its first data set and returns nil. It
-// returns an error matching ErrInitializationFailed if FeatBit rejected the credentials (or
-// a Config.DataSource stopped for good), ErrClosed if the client is closed first, or ctx's
-// error if ctx ends first.
+// WaitForInitialization waits until the client has its first data set from its source (not
+// from Config.Cache) and returns nil. It returns an error matching ErrInitializationFailed if
+// FeatBit rejected the credentials (or a Config.DataSource stopped for good), ErrClosed if
+// the client is closed first, or ctx's error if ctx ends first.
 func (c *Client) WaitForInitialization(ctx context.Context) error {
 	if c == nil {
 		return ErrClosed
@@ -272,6 +294,9 @@ func (c *Client) Close() error {
 		if c.cancelSync != nil {
 			c.cancelSync()
 			<-c.syncDone
+		}
+		if c.cache != nil {
+			c.cache.close(deadline)
 		}
 		c.closeEvents(deadline)
 		if t := c.cfg.ownTransport; t != nil {

@@ -172,6 +172,25 @@ type Config struct {
 	// delivered to EventLog... listeners whether or not a Logger is set, except warnings
 	// about listeners themselves (one panicked, or missed events), which go to Logger only.
 	Logger *slog.Logger
+
+	// Hooks run synchronously around every evaluation and after every Track and
+	// TrackMetric call, in the order given (see Hook). Default: none. A Hook without
+	// BeforeEvaluation, AfterEvaluation or AfterTrack is an error from New, and so are more
+	// than 64 hooks.
+	Hooks []Hook
+
+	// Cache keeps the last full data set the client committed, so that the client can start
+	// warm when its source (FeatBit, or DataSource) gives no data at start: FileCache keeps
+	// it in a file, or bring your own Cache. The client saves the whole data set after each
+	// change from its source, at most about once a second, on a goroutine of its own, and
+	// once more at Close if the last change is not saved yet (within CloseTimeout). When
+	// StartWait passes without data (at once, with a negative StartWait), New loads the
+	// cache, waiting for it up to StartWait (5 s with a negative StartWait), and serves its
+	// data set with state StateStale and Status.FromCache set until the source delivers a
+	// full data set, which replaces it. A cache that cannot be loaded, or whose data set
+	// belongs to another environment than EnvSecret's, is logged (one warning) and ignored.
+	// Not with Offline, which loads DataFile instead. Default: none.
+	Cache Cache
 }
 
 // Listener is a callback for the given event types, for Config.Listeners.
@@ -237,6 +256,7 @@ func (c Config) resolve() (*resolved, error) {
 	c.checkNumbers(&p)
 	c.checkSync(&p)
 	c.checkListeners(&p)
+	c.checkHooks(&p)
 	c.checkOffline(&p)
 	if !c.Offline {
 		r.buildURLs(&p)
@@ -284,6 +304,9 @@ func (c *Config) checkSync(p *problems) {
 	if c.DataSource != nil && c.Offline {
 		p.add("DataSource cannot run in Offline mode, which opens nothing; set DisableEvents instead to send nothing")
 	}
+	if c.Cache != nil && c.Offline {
+		p.add("Cache is not used in Offline mode, which loads its offline data instead")
+	}
 }
 
 // checkListeners checks Config.Listeners.
@@ -299,6 +322,18 @@ func (c *Config) checkListeners(p *problems) {
 			if t == 0 || t >= numEventTypes {
 				p.add("Listeners[%d] has an unknown event type %d", i, t)
 			}
+		}
+	}
+}
+
+// checkHooks checks Config.Hooks.
+func (c *Config) checkHooks(p *problems) {
+	if len(c.Hooks) > maxHooks {
+		p.add("Hooks has %d hooks; the most is %d", len(c.Hooks), maxHooks)
+	}
+	for i, h := range c.Hooks {
+		if h.BeforeEvaluation == nil && h.AfterEvaluation == nil && h.AfterTrack == nil {
+			p.add("Hooks[%d] %q has no BeforeEvaluation, AfterEvaluation or AfterTrack", i, h.Name)
 		}
 	}
 }

@@ -55,6 +55,7 @@ func (c *Client) TrackMetric(user User, eventName string, value float64) error {
 	case c == nil || c.isClosed():
 		return ErrClosed
 	}
+	c.afterTrack(&user, eventName, value)
 	if rc := c.events; rc.send.Load() && rc.putMetric(&user, eventName, value) {
 		return nil
 	}

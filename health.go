@@ -10,6 +10,8 @@ import (
 type HealthOptions struct {
 	// MaxStaleAge is how long the client may be Stale (serving the data it has while it
 	// cannot reach FeatBit) and still be reported ready; after that the handler answers 503.
+	// The age is DataStats.Age: the time since the client stopped being Ready, or, for a
+	// data set loaded from Config.Cache, since it was saved.
 	// Default 0: no limit, Stale is ready, as the data the client holds stays good while
 	// FeatBit is away, and taking every replica of a service out of its load balancer
 	// because FeatBit is unreachable would turn a FeatBit outage into an outage of the

@@ -24,6 +24,11 @@ type clientSink struct {
 	mu      sync.Mutex
 	stopped bool
 	failing bool // the last request failed: the next one is a reconnect
+
+	// With a Cache: the patches applied before the first full data set from the source,
+	// and whether it came (see hold).
+	held []*wire.DataSync
+	live bool
 }
 
 // Apply commits ds; a nil ds is an empty patch: the sync succeeded and nothing changed.
@@ -40,11 +45,23 @@ func (s *clientSink) Apply(ds *DataSet, f Fetch) {
 	f.Mode = s.mode
 	s.c.syncs.applied(ds.Full())
 	s.failing = false
+	w := s.c.cache
+	if w != nil {
+		d = s.hold(d)
+	}
 	s.c.commit(d, f)
+	if w != nil && !s.c.fromCache.Load() && (d.EventType == wire.EventFull || len(d.FeatureFlags)+len(d.Segments) > 0) {
+		w.touch()
+	}
 }
 
-// Version returns the data version the client holds.
-func (s *clientSink) Version() int64 { return s.c.dataVersion() }
+// Version returns the data version the client holds, 0 while it serves the cached data set.
+func (s *clientSink) Version() int64 {
+	if s.c.fromCache.Load() {
+		return 0
+	}
+	return s.c.dataVersion()
+}
 
 // Started reports a sync request.
 func (s *clientSink) Started(f Fetch) {
@@ -157,9 +174,16 @@ func (c *Client) commit(ds *wire.DataSync, f Fetch) {
 	}
 	f.Flags, f.Segments, f.Version = len(ds.FeatureFlags), len(ds.Segments), res.version
 	// The status changes before any event goes out, so a listener sees the state its event
-	// reports; the status change itself is told after the fetch that caused it.
+	// reports; the status change itself is told after the fetch that caused it. After a warm
+	// start, only a full data set from the source, which replaces the cached one, makes the
+	// client ready.
 	c.mu.Lock()
-	change := c.setStatusLocked(StateReady, nil)
+	warm := c.fromCache.Load()
+	var change *Event
+	if res.full || !warm {
+		c.fromCache.Store(false)
+		change = c.setStatusLocked(StateReady, nil)
+	}
 	c.mu.Unlock()
 	now := time.Now()
 	if res.full {
@@ -168,7 +192,7 @@ func (c *Client) commit(ds *wire.DataSync, f Fetch) {
 		c.listeners.emit(Event{Type: EventNetworkFetchCached, Time: now, Message: "patch applied", Fetch: &f})
 	}
 	c.emitStatus(change)
-	if res.initialized {
+	if res.initialized || (warm && res.full) {
 		c.markReady()
 	}
 	if len(res.changed) > 0 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/featflags/fbclient/internal/token"
 	"github.com/featflags/fbclient/internal/wire"
@@ -21,7 +22,8 @@ import (
 // DataSet is one FeatBit data-sync payload: the whole data set of an environment (Full) or a
 // patch of the flags and segments that changed. It is immutable once parsed.
 type DataSet struct {
-	ds *wire.DataSync
+	ds      *wire.DataSync
+	savedAt time.Time
 }
 
 // ParseDataSet decodes FeatBit's data-sync JSON in any of the shapes FeatBit produces: the
@@ -72,6 +74,26 @@ func (d *DataSet) Version() int64 {
 	return v
 }
 
+// SavedAt returns when the data set was saved to a Cache: the time the client handed it to
+// Cache.Save, or the time a Cache's Load restored with WithSavedAt. It is the zero time for a
+// data set that was not saved, such as one from ParseDataSet.
+func (d *DataSet) SavedAt() time.Time {
+	if d == nil {
+		return time.Time{}
+	}
+	return d.savedAt
+}
+
+// WithSavedAt returns a copy of the data set whose SavedAt is t. A Cache's Load uses it to
+// give back the time it stored with the data set, which the client reports as
+// Status.CachedAt.
+func (d *DataSet) WithSavedAt(t time.Time) *DataSet {
+	if d == nil {
+		return nil
+	}
+	return &DataSet{ds: d.ds, savedAt: t}
+}
+
 // MarshalJSON encodes the data set as FeatBit's data-sync payload, which ParseDataSet reads
 // back: {"eventType":...,"featureFlags":[...],"segments":[...]}.
 func (d *DataSet) MarshalJSON() ([]byte, error) {
@@ -104,7 +126,9 @@ type DataSink interface {
 	// reached its data and nothing changed.
 	Apply(ds *DataSet, f Fetch)
 	// Version is the data version the client holds (see DataSet.Version), 0 before the first
-	// full data set: a source asks for the changes since it.
+	// full data set from the source, including while the client serves a data set loaded
+	// from Config.Cache: a source asks for the changes since it, so that 0 asks for a full
+	// data set.
 	Version() int64
 	// Started reports that a request for data started.
 	Started(f Fetch)
@@ -122,12 +146,15 @@ type DataSink interface {
 
 // A Cache keeps the last full data set a client committed. With Config.Cache set, a client
 // that gets no data from its source within Config.StartWait serves the cached data set
-// (state Stale) until its source delivers.
+// (state Stale, Status.FromCache) until its source delivers. FileCache is the built-in one.
 type Cache interface {
-	// Load returns the cached full data set, or an error if there is none that can be used.
+	// Load returns the cached full data set, or an error if there is none that can be used;
+	// the client logs the error and starts without it. It should return when ctx is done. A
+	// data set with a SavedAt (see WithSavedAt) tells the client how old it is.
 	Load(ctx context.Context) (*DataSet, error)
 	// Save stores a full data set. The client calls it from one goroutine at a time, never on
-	// the evaluation or sync path, and coalesces bursts of changes.
+	// the evaluation or sync path, and coalesces bursts of changes. ds.SavedAt is the time
+	// the client saves it. Save should return when ctx is done.
 	Save(ctx context.Context, ds *DataSet) error
 }
 

@@ -31,13 +31,14 @@ type DataStats struct {
 	Version int64
 	// LastSync is when the client last received data from its source: a full data set, a
 	// patch, or a poll or data-sync reply that found nothing changed; for Offline data, when
-	// it was loaded. Zero before any.
+	// it was loaded. Zero before any (a data set loaded from Config.Cache does not count).
 	LastSync time.Time
 	// Age is how long the data may have been out of date when the snapshot was taken: 0
 	// while the client is Ready, as its source keeps the data current (a stream receives every
 	// change as it is made, a poll has just confirmed it); since the client stopped being
-	// Ready while it serves data it can no longer refresh (Stale, Failed, Closed); 0 without
-	// data.
+	// Ready while it serves data it can no longer refresh (Stale, Failed, Closed), or since
+	// the data set was saved while it serves one loaded from Config.Cache (Status.CachedAt,
+	// when the cache tells); 0 without data.
 	Age time.Duration
 }
 
@@ -191,8 +192,11 @@ func (c *Client) Stats() Stats {
 
 // dataAge is DataStats.Age at now for a client that holds data and has status st.
 func dataAge(st Status, now time.Time) time.Duration {
-	if st.State == StateReady || st.State == StateNotReady {
+	switch {
+	case st.State == StateReady || st.State == StateNotReady:
 		return 0
+	case st.FromCache && !st.CachedAt.IsZero():
+		return max(now.Sub(st.CachedAt), 0)
 	}
 	return max(now.Sub(st.Since), 0)
 }

@@ -15,8 +15,9 @@ const (
 	// StateReady: the client has data and its last sync succeeded.
 	StateReady
 	// StateStale: the connection to FeatBit is lost or failing; the client serves the last
-	// data it received and keeps trying to reconnect. It becomes ready again when a data-sync
-	// message arrives, not on a mere reconnect.
+	// data it received, or the data set it loaded from Config.Cache (Status.FromCache), and
+	// keeps trying to reconnect. It becomes ready again when a data-sync message arrives, not
+	// on a mere reconnect; after a warm start from the cache, only a full data set does.
 	StateStale
 	// StateFailed: FeatBit rejected the credentials (close code 4003 when streaming, HTTP 401
 	// or 403 when polling), or a Config.DataSource stopped for good; sync has stopped. The
@@ -51,9 +52,15 @@ type Status struct {
 	Since time.Time
 	// Err is the last sync error since the client was last ready, nil if none.
 	Err error
-
-	// Where the data came from belongs here, next to the state: a warm start from a cache
-	// (Config.Cache) will say that the data set was loaded from the cache and how old it is.
+	// FromCache is set while the data served is the data set loaded from Config.Cache at
+	// start (a warm start), possibly with patches from the source on top, and no full data
+	// set has come from the source yet; State is then StateStale (or a later StateFailed or
+	// StateClosed). It is cleared by the first full data set from the source.
+	FromCache bool
+	// CachedAt is when the data set served was saved to the cache, while FromCache is set;
+	// time.Since(CachedAt) is its age. It is the zero time otherwise, and when the Cache did
+	// not say (see DataSet.WithSavedAt).
+	CachedAt time.Time
 }
 
 // StatusChange reports a change of the client's state: the payload of EventStatusChanged.
@@ -94,7 +101,10 @@ func (c *Client) setStatusLocked(s State, err error) *Event {
 			return nil
 		}
 	}
-	st := &Status{State: s, Since: time.Now(), Err: err}
+	st := &Status{State: s, Since: time.Now(), Err: err, FromCache: c.fromCache.Load()}
+	if st.FromCache {
+		st.CachedAt = c.cachedAt
+	}
 	if cur != nil && cur.State == s {
 		st.Since = cur.Since
 	}

@@ -8,7 +8,8 @@
 //
 //	FEATBIT_ENV_SECRET=... FEATBIT_STREAMING_URL=wss://featbit.example.com go run ./examples/webservice
 //
-// FEATBIT_EVENTS_URL is the events base URL if it differs from the streaming URL's host, and
+// FEATBIT_EVENTS_URL is the events base URL if it differs from the streaming URL's host,
+// FEATBIT_CACHE_FILE a file that keeps the last flags for a start while FeatBit is away, and
 // PORT the port to listen on (default 8080). Anywhere, with a fake FeatBit server holding
 // demo flags:
 //
@@ -83,6 +84,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		// The SDK is silent by default. Its warnings (lost connection, dropped events) belong
 		// in the service's log; it never logs the env secret.
 		Logger: log,
+	}
+	if path := getenv("FEATBIT_CACHE_FILE"); path != "" {
+		// With StartWait -1, a client that has no flags yet serves the cached ones at once.
+		cfg.Cache = fbclient.FileCache(path)
 	}
 	var fakeSrv *fbtest.Server
 	if *fake {
