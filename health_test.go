@@ -123,3 +123,25 @@ func TestHealthNilClient(t *testing.T) {
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &h))
 	assert.Equal(t, "closed", h.State)
 }
+
+// A client serving a data set from Config.Cache is as old as the data set's save: Stats and
+// the handler say so, and MaxStaleAge applies to that age.
+func TestHealthWarmStart(t *testing.T) {
+	checkLeaks(t)
+	savedAt := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	cache := newRecordingCache()
+	cache.saved = []*DataSet{dataSet(t, full([]wire.Flag{boolFlag("a", true, 100)})).WithSavedAt(savedAt)}
+	c, _ := newWithSource(t, Config{Cache: cache})
+	require.True(t, c.Status().FromCache)
+
+	s := c.Stats()
+	assert.Equal(t, s.Time.Sub(savedAt), s.Data.Age)
+	assert.True(t, s.Data.LastSync.IsZero(), "nothing came from the source")
+	assert.Equal(t, 1, s.Data.Flags)
+	now := savedAt.Add(time.Hour + time.Minute)
+	assert.True(t, c.health(HealthOptions{}, now).Ready)
+	assert.True(t, c.health(HealthOptions{MaxStaleAge: 2 * time.Hour}, now).Ready)
+	h := c.health(HealthOptions{MaxStaleAge: time.Hour}, now)
+	assert.False(t, h.Ready, "an hour-old cache is older than an hour")
+	assert.Equal(t, (time.Hour + time.Minute).Seconds(), h.DataAgeSeconds)
+}
