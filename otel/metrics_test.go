@@ -158,8 +158,8 @@ func TestEvaluationMetricsHook(t *testing.T) {
 		return "feature_flag.key=target,feature_flag.result.reason=" + reason + ",feature_flag.result.variant=" + fbtest.VariationID("target", i)
 	}
 	assert.Equal(t, map[string]float64{
-		target(0, "targeting_match"): 3,
-		target(1, "default"):         1,
+		target(0, "targeting_match"):                                3,
+		target(1, "default"):                                        1,
 		"feature_flag.key=missing,feature_flag.result.reason=error": 1,
 	}, m["fbclient.evaluations"])
 }
