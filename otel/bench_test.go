@@ -76,3 +76,9 @@ func BenchmarkTracingRecordingSpan(b *testing.B) { benchSpans(b, fbotel.TracingO
 func BenchmarkTracingSpanPerEvaluation(b *testing.B) {
 	benchSpans(b, fbotel.TracingOptions{Spans: true})
 }
+
+// A hook whose Enabled always says no: the cost of the hook machinery alone.
+func BenchmarkGatedHookOff(b *testing.B) {
+	benchEval(b, benchClient(b, fbclient.Hook{Enabled: func(context.Context) bool { return false },
+		AfterEvaluation: func(context.Context, fbclient.EvalCall) {}}), requestCtx)
+}
