@@ -19,6 +19,8 @@ const (
 )
 
 // BooleanEvaluation evaluates a flag as a bool, as fbclient.Client.BoolVariationDetail does.
+// Like every evaluation of the provider, it evaluates with the client bound to ctx
+// (fbclient.Client.WithContext), so the client's Config.Hooks see ctx.
 func (p *Provider) BooleanEvaluation(ctx context.Context, flag string, defaultValue bool, flat of.FlattenedContext) of.BoolResolutionDetail {
 	u, rerr := userOf(flat)
 	if rerr != nil {

@@ -81,7 +81,8 @@ func NewProvider(client *fbclient.Client, opts ...Option) *Provider {
 func (p *Provider) Metadata() of.Metadata { return of.Metadata{Name: ProviderName} }
 
 // Hooks returns no hooks: the provider has none of its own. The client's Config.Hooks run
-// inside every evaluation.
+// inside every evaluation, with the context.Context given to the evaluation: after
+// OpenFeature's before hooks, before its after, error and finally hooks.
 func (p *Provider) Hooks() []of.Hook { return nil }
 
 // EventChannel returns the channel of provider events, which the OpenFeature SDK reads.
