@@ -151,3 +151,51 @@ func TestShutdown(t *testing.T) {
 	assert.True(t, kept.BoolVariation("checkout", fbclient.NewUser("bob"), false))
 	require.NoError(t, kept.Close())
 }
+
+// memCache is a Config.Cache that holds one data set in memory.
+type memCache struct{ ds *fbclient.DataSet }
+
+func (m memCache) Load(context.Context) (*fbclient.DataSet, error) { return m.ds, nil }
+func (m memCache) Save(context.Context, *fbclient.DataSet) error   { return nil }
+
+// A client warm-started from its Config.Cache serves the cached flags before FeatBit answers:
+// an initialisation that ends first is an ERROR, but evaluations are answered from the
+// cached data set, not PROVIDER_NOT_READY; READY follows FeatBit's data.
+func TestInitTimesOutWarmCache(t *testing.T) {
+	checkLeaks(t)
+	srv := fbtest.NewTestServer(t)
+	srv.SetFlags(fbtest.Flag("checkout").Fallthrough(0))
+	srv.HoldDataSync()
+	saved := fbtest.NewUnstartedServer(fbtest.WithSecret(srv.Secret()))
+	saved.SetFlags(fbtest.Flag("checkout").Fallthrough(1))
+	cached, err := fbclient.ParseDataSet(saved.DataFile())
+	require.NoError(t, err)
+
+	client, err := fbclient.New(fbclient.Config{
+		EnvSecret:     srv.Secret(),
+		StreamingURL:  srv.StreamingURL(),
+		StartWait:     -1,
+		DisableEvents: true,
+		Cache:         memCache{cached},
+	})
+	require.NoError(t, err)
+	h := newHarness(t, client)
+	require.True(t, client.Status().FromCache)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, h.set(t, ctx), context.Canceled)
+	h.event(t, of.ProviderError)
+	assert.Equal(t, of.ErrorState, h.flags.State())
+
+	d, err := h.flags.BooleanValueDetails(testCtx(t), "checkout", true, user("bob", nil))
+	require.NoError(t, err)
+	assert.False(t, d.Value, "the cached flag serves its variation 1")
+	assert.Equal(t, of.DefaultReason, d.Reason)
+
+	srv.ReleaseDataSync()
+	h.event(t, of.ProviderReady)
+	assert.Equal(t, of.ReadyState, h.flags.State())
+	on, err := h.flags.BooleanValue(testCtx(t), "checkout", false, user("bob", nil))
+	require.NoError(t, err)
+	assert.True(t, on, "FeatBit's flag serves its variation 0")
+}

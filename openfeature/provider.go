@@ -25,6 +25,14 @@ import (
 	of "github.com/open-feature/go-sdk/openfeature"
 )
 
+// The OpenFeature provider interfaces that Provider implements.
+var _ interface {
+	of.FeatureProvider
+	of.ContextAwareStateHandler
+	of.EventHandler
+	of.Tracker
+} = (*Provider)(nil)
+
 // ProviderName is the provider's name in its Metadata and events.
 const ProviderName = "FeatBit"
 
