@@ -27,7 +27,7 @@ var (
 // userOf maps a flattened OpenFeature evaluation context to a FeatBit user: the targeting
 // key is the user's key, the "name" attribute its name, and every other attribute a custom
 // property, in the order of their names (see attrString for the values). An attribute whose
-// value is nil is left out. It returns a TARGETING_KEY_MISSING error when the targeting key is
+// value is nil, or a nil pointer, is left out. It returns a TARGETING_KEY_MISSING error when the targeting key is
 // missing, blank or not a string, and an INVALID_CONTEXT error for an attribute value that
 // cannot be written as a string.
 func userOf(flat of.FlattenedContext) (fbclient.User, *of.ResolutionError) {
@@ -45,7 +45,7 @@ func userOf(flat of.FlattenedContext) (fbclient.User, *of.ResolutionError) {
 	u := fbclient.NewUser(key)
 	names := make([]string, 0, len(flat))
 	for name, v := range flat {
-		if name != of.TargetingKey && v != nil {
+		if name != of.TargetingKey && !isNil(v) {
 			names = append(names, name)
 		}
 	}
@@ -73,7 +73,8 @@ var timeType = reflect.TypeFor[time.Time]()
 // "1000000000000000000000"), with NaN as "NaN" and infinities as "Infinity" and "-Infinity"
 // as FeatBit's evaluation server reads them; a time.Time in UTC as RFC 3339 with as many
 // fractional-second digits as it needs; anything else (slices, maps, structs) as its JSON
-// encoding. Named types with a basic kind (type Plan string) are written like their kind.
+// encoding. Named types with a basic kind (type Plan string) are written like their kind,
+// and a pointer like the value it points to.
 func attrString(v any) (string, error) {
 	switch x := v.(type) {
 	case string:
@@ -86,6 +87,9 @@ func attrString(v any) (string, error) {
 		return x.String(), nil
 	}
 	rv := reflect.ValueOf(v)
+	for rv.Kind() == reflect.Pointer && !rv.IsNil() {
+		rv = rv.Elem()
+	}
 	switch rv.Kind() {
 	case reflect.String:
 		return rv.String(), nil
@@ -102,7 +106,7 @@ func attrString(v any) (string, error) {
 			return rv.Convert(timeType).Interface().(time.Time).UTC().Format(time.RFC3339Nano), nil
 		}
 	}
-	b, err := json.Marshal(v)
+	b, err := json.Marshal(v) // v itself, for the MarshalJSON methods of pointer receivers
 	if err != nil {
 		var ute *json.UnsupportedTypeError
 		if errors.As(err, &ute) {
@@ -111,6 +115,15 @@ func attrString(v any) (string, error) {
 		return "", err
 	}
 	return string(b), nil
+}
+
+// isNil reports whether v is nil or a nil pointer.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }
 
 func floatString(f float64, bits int) string {

@@ -19,12 +19,14 @@ const (
 )
 
 // BooleanEvaluation evaluates a flag as a bool, as fbclient.Client.BoolVariationDetail does.
+// Like every evaluation of the provider, it evaluates with the client bound to ctx
+// (fbclient.Client.WithContext), so the client's Config.Hooks see ctx.
 func (p *Provider) BooleanEvaluation(ctx context.Context, flag string, defaultValue bool, flat of.FlattenedContext) of.BoolResolutionDetail {
 	u, rerr := userOf(flat)
 	if rerr != nil {
 		return of.BoolResolutionDetail{Value: defaultValue, ProviderResolutionDetail: failed(*rerr)}
 	}
-	v, d := p.client.BoolVariationDetail(flag, u, defaultValue)
+	v, d := p.client.WithContext(ctx).BoolVariationDetail(flag, u, defaultValue)
 	return of.BoolResolutionDetail{Value: v, ProviderResolutionDetail: resolution(d)}
 }
 
@@ -35,7 +37,7 @@ func (p *Provider) StringEvaluation(ctx context.Context, flag string, defaultVal
 	if rerr != nil {
 		return of.StringResolutionDetail{Value: defaultValue, ProviderResolutionDetail: failed(*rerr)}
 	}
-	d := p.client.VariationDetail(flag, u, defaultValue)
+	d := p.client.WithContext(ctx).VariationDetail(flag, u, defaultValue)
 	return of.StringResolutionDetail{Value: d.Value, ProviderResolutionDetail: resolution(d)}
 }
 
@@ -46,7 +48,7 @@ func (p *Provider) FloatEvaluation(ctx context.Context, flag string, defaultValu
 	if rerr != nil {
 		return of.FloatResolutionDetail{Value: defaultValue, ProviderResolutionDetail: failed(*rerr)}
 	}
-	v, d := p.client.Float64VariationDetail(flag, u, defaultValue)
+	v, d := p.client.WithContext(ctx).Float64VariationDetail(flag, u, defaultValue)
 	return of.FloatResolutionDetail{Value: v, ProviderResolutionDetail: resolution(d)}
 }
 
@@ -57,7 +59,7 @@ func (p *Provider) IntEvaluation(ctx context.Context, flag string, defaultValue 
 	if rerr != nil {
 		return of.IntResolutionDetail{Value: defaultValue, ProviderResolutionDetail: failed(*rerr)}
 	}
-	v, d := p.client.IntVariationDetail(flag, u, int(defaultValue))
+	v, d := p.client.WithContext(ctx).IntVariationDetail(flag, u, int(defaultValue))
 	if d.Err != nil {
 		// The default may not fit an int on a 32-bit platform: return it as given.
 		return of.IntResolutionDetail{Value: defaultValue, ProviderResolutionDetail: resolution(d)}
@@ -73,7 +75,7 @@ func (p *Provider) ObjectEvaluation(ctx context.Context, flag string, defaultVal
 	if rerr != nil {
 		return of.InterfaceResolutionDetail{Value: defaultValue, ProviderResolutionDetail: failed(*rerr)}
 	}
-	v, d := fbclient.JSONVariationDetail(p.client, flag, u, defaultValue)
+	v, d := fbclient.JSONVariationDetail(p.client.WithContext(ctx), flag, u, defaultValue)
 	return of.InterfaceResolutionDetail{Value: v, ProviderResolutionDetail: resolution(d)}
 }
 

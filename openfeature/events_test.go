@@ -3,7 +3,6 @@ package openfeature
 import (
 	"context"
 	"errors"
-	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -15,8 +14,10 @@ import (
 )
 
 // Live changes are CONFIGURATION_CHANGED events with the keys of the changed flags, those
-// changed through a segment included; a lost connection is STALE until data arrives again.
-func TestEventsLiveChangesStaleReconnect(t *testing.T) {
+// changed through a segment included; a lost connection is STALE, and the last data is still
+// served. (The return to READY is TestEventsStaleThenReady: waiting here for the client to
+// reconnect would wait out its backoff.)
+func TestEventsLiveChangesStale(t *testing.T) {
 	checkLeaks(t)
 	srv := fbtest.NewTestServer(t)
 	srv.SetSegments(fbtest.Segment("beta").Included("alice"))
@@ -40,25 +41,70 @@ func TestEventsLiveChangesStaleReconnect(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, on)
 
-	// The connection drops: STALE, and the last data is still served; the client reconnects
-	// and gets data: READY.
 	srv.DropConnections()
 	h.event(t, of.ProviderStale)
-	on, err = h.flags.BooleanValue(ctx, "beta-banner", false, user("bob", nil))
+	assert.Equal(t, of.StaleState, h.flags.State())
+	d, err := h.flags.BooleanValueDetails(ctx, "beta-banner", false, user("bob", nil))
+	require.NoError(t, err)
+	assert.True(t, d.Value)
+	assert.Equal(t, of.TargetingMatchReason, d.Reason)
+}
+
+// handSource is a Config.DataSource that hands the client's sink to the test, which then
+// plays the client's source: Apply for data, Failed for a lost connection.
+type handSource chan fbclient.DataSink
+
+func (s handSource) Run(ctx context.Context, sink fbclient.DataSink) {
+	s <- sink
+	<-ctx.Done()
+}
+
+// dataSet returns the flags and segments of srv as a full data set.
+func dataSet(t *testing.T, srv *fbtest.Server) *fbclient.DataSet {
+	t.Helper()
+	ds, err := fbclient.ParseDataSet(srv.DataFile())
+	require.NoError(t, err)
+	return ds
+}
+
+// The client's source fails (STALE, the last data still served) and then delivers again
+// (READY), and changes go on: the client's status changes as the provider sees them when a
+// streaming connection drops and comes back, driven through the client's DataSource boundary
+// so that no reconnect backoff is waited out.
+func TestEventsStaleThenReady(t *testing.T) {
+	checkLeaks(t)
+	data := fbtest.NewUnstartedServer()
+	data.SetFlags(fbtest.Flag("checkout"), fbtest.Flag("banner").Fallthrough(1))
+	src := make(handSource, 1)
+	client, err := fbclient.New(fbclient.Config{DataSource: src, DisableEvents: true, StartWait: -1})
+	require.NoError(t, err)
+	h := newHarness(t, client)
+	sink := <-src
+	sink.Apply(dataSet(t, data), fbclient.Fetch{})
+	h.ready(t)
+	ctx := testCtx(t)
+
+	sink.Failed(errors.New("connection lost"), fbclient.Fetch{})
+	d := h.event(t, of.ProviderStale)
+	assert.Contains(t, d.Message, "connection lost")
+	assert.Equal(t, of.StaleState, h.flags.State())
+	on, err := h.flags.BooleanValue(ctx, "checkout", false, user("bob", nil))
 	require.NoError(t, err)
 	assert.True(t, on)
+
+	// The data set received on reconnecting: READY, and the flags it changed.
+	data.SetFlags(fbtest.Flag("checkout").On(false))
+	sink.Apply(dataSet(t, data), fbclient.Fetch{})
 	h.event(t, of.ProviderReady)
 	assert.Equal(t, of.ReadyState, h.flags.State())
+	assert.Equal(t, []string{"checkout"}, h.event(t, of.ProviderConfigChange).FlagChanges)
+	on, err = h.flags.BooleanValue(ctx, "checkout", true, user("bob", nil))
+	require.NoError(t, err)
+	assert.False(t, on)
 
-	// Changes go on after the reconnect. (The patch received on reconnecting may report
-	// beta-banner again: FeatBit gives a flag a new version when a segment it uses changes.)
-	srv.SetFlags(fbtest.Flag("checkout").On(true))
-	for {
-		if keys := h.event(t, of.ProviderConfigChange).FlagChanges; slices.Contains(keys, "checkout") {
-			assert.Equal(t, []string{"checkout"}, keys)
-			break
-		}
-	}
+	data.SetFlags(fbtest.Flag("banner").Fallthrough(0))
+	sink.Apply(dataSet(t, data), fbclient.Fetch{})
+	assert.Equal(t, []string{"banner"}, h.event(t, of.ProviderConfigChange).FlagChanges)
 }
 
 // FeatBit closing the stream with 4003 (secret rejected) after the provider is ready is an
@@ -150,4 +196,52 @@ func TestShutdown(t *testing.T) {
 	assert.Equal(t, fbclient.StateReady, kept.Status().State)
 	assert.True(t, kept.BoolVariation("checkout", fbclient.NewUser("bob"), false))
 	require.NoError(t, kept.Close())
+}
+
+// memCache is a Config.Cache that holds one data set in memory.
+type memCache struct{ ds *fbclient.DataSet }
+
+func (m memCache) Load(context.Context) (*fbclient.DataSet, error) { return m.ds, nil }
+func (m memCache) Save(context.Context, *fbclient.DataSet) error   { return nil }
+
+// A client warm-started from its Config.Cache serves the cached flags before FeatBit answers:
+// an initialisation that ends first is an ERROR, but evaluations are answered from the
+// cached data set, not PROVIDER_NOT_READY; READY follows FeatBit's data.
+func TestInitTimesOutWarmCache(t *testing.T) {
+	checkLeaks(t)
+	srv := fbtest.NewTestServer(t)
+	srv.SetFlags(fbtest.Flag("checkout").Fallthrough(0))
+	srv.HoldDataSync()
+	saved := fbtest.NewUnstartedServer(fbtest.WithSecret(srv.Secret()))
+	saved.SetFlags(fbtest.Flag("checkout").Fallthrough(1))
+	cached, err := fbclient.ParseDataSet(saved.DataFile())
+	require.NoError(t, err)
+
+	client, err := fbclient.New(fbclient.Config{
+		EnvSecret:     srv.Secret(),
+		StreamingURL:  srv.StreamingURL(),
+		StartWait:     -1,
+		DisableEvents: true,
+		Cache:         memCache{cached},
+	})
+	require.NoError(t, err)
+	h := newHarness(t, client)
+	require.True(t, client.Status().FromCache)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, h.set(t, ctx), context.Canceled)
+	h.event(t, of.ProviderError)
+	assert.Equal(t, of.ErrorState, h.flags.State())
+
+	d, err := h.flags.BooleanValueDetails(testCtx(t), "checkout", true, user("bob", nil))
+	require.NoError(t, err)
+	assert.False(t, d.Value, "the cached flag serves its variation 1")
+	assert.Equal(t, of.DefaultReason, d.Reason)
+
+	srv.ReleaseDataSync()
+	h.event(t, of.ProviderReady)
+	assert.Equal(t, of.ReadyState, h.flags.State())
+	on, err := h.flags.BooleanValue(testCtx(t), "checkout", false, user("bob", nil))
+	require.NoError(t, err)
+	assert.True(t, on, "FeatBit's flag serves its variation 0")
 }

@@ -25,6 +25,14 @@ import (
 	of "github.com/open-feature/go-sdk/openfeature"
 )
 
+// The OpenFeature provider interfaces that Provider implements.
+var _ interface {
+	of.FeatureProvider
+	of.ContextAwareStateHandler
+	of.EventHandler
+	of.Tracker
+} = (*Provider)(nil)
+
 // ProviderName is the provider's name in its Metadata and events.
 const ProviderName = "FeatBit"
 
@@ -43,7 +51,8 @@ type Provider struct {
 
 	mu    sync.Mutex
 	phase phase
-	off   func() // unregisters the client listener; nil until Init
+	early fbclient.State // the last state the client reported while phase was phaseNew
+	off   func()         // unregisters the client listener; nil until Init
 }
 
 // phase is what the provider last told the OpenFeature SDK about its state.
@@ -81,7 +90,8 @@ func NewProvider(client *fbclient.Client, opts ...Option) *Provider {
 func (p *Provider) Metadata() of.Metadata { return of.Metadata{Name: ProviderName} }
 
 // Hooks returns no hooks: the provider has none of its own. The client's Config.Hooks run
-// inside every evaluation.
+// inside every evaluation, with the context.Context given to the evaluation: after
+// OpenFeature's before hooks, before its after, error and finally hooks.
 func (p *Provider) Hooks() []of.Hook { return nil }
 
 // EventChannel returns the channel of provider events, which the OpenFeature SDK reads.
@@ -116,7 +126,9 @@ func (p *Provider) InitWithContext(ctx context.Context, _ of.EvaluationContext) 
 	switch {
 	case p.phase == phaseShutdown:
 		return &of.ProviderInitError{ErrorCode: of.ProviderFatalCode, Message: "the provider is shut down"}
-	case err == nil:
+	case err == nil, p.phase == phaseNew && p.early == fbclient.StateReady && ctx.Err() != nil:
+		// The second case: ctx ended as the client became ready, and the listener, which
+		// leaves the client's events to Init until Init returns, has already had the event.
 		if p.phase == phaseNew || p.phase == phaseError {
 			p.phase = phaseReady
 		}
@@ -241,6 +253,9 @@ func (p *Provider) onStatus(s fbclient.State, err error) {
 	}
 	if err != nil {
 		d.Message += ": " + err.Error()
+	}
+	if from == phaseNew {
+		p.early = s
 	}
 	switch {
 	case from == phaseNew, from == phaseShutdown, from == phaseFatal, from == to:

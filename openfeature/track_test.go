@@ -38,6 +38,7 @@ func TestContextAndTrack(t *testing.T) {
 		"tags":  []string{"a", "b"},
 		"org":   map[string]any{"id": 7},
 		"none":  nil,
+		"unset": (*string)(nil),
 	}
 	on, err := h.flags.BooleanValue(ctx, "adults-in-beta", false, user("bob", attrs))
 	require.NoError(t, err)
@@ -72,7 +73,7 @@ func TestContextAndTrack(t *testing.T) {
 		props[p.Name] = p.Value
 		names = append(names, p.Name)
 	}
-	assert.Equal(t, []string{"age", "beta", "org", "ratio", "since", "tags"}, names, "in the order of their names, nil left out")
+	assert.Equal(t, []string{"age", "beta", "org", "ratio", "since", "tags"}, names, "in the order of their names, nil and nil pointers left out")
 	assert.Equal(t, map[string]string{
 		"age":   "17",
 		"beta":  "true",
@@ -109,14 +110,22 @@ func TestAttrString(t *testing.T) {
 		{[]any{1, "a", nil}, `[1,"a",null]`},
 		{map[string]any{"b": 1, "a": []int{2}}, `{"a":[2],"b":1}`},
 		{struct{ X int }{3}, `{"X":3}`},
+		{ptr("pro"), "pro"},
+		{ptr(ptr(29)), "29"},
+		{ptr(0.5), "0.5"},
+		{ptr(at), "2024-05-01T10:00:00Z"},
+		{ptr(struct{ X int }{3}), `{"X":3}`},
+		{[]*string{ptr("a"), nil}, `["a",null]`},
 	}
 	for _, c := range cases {
 		got, err := attrString(c.in)
 		require.NoError(t, err, "%#v", c.in)
 		assert.Equal(t, c.want, got, "%#v", c.in)
 	}
-	for _, bad := range []any{make(chan int), func() {}, map[string]any{"f": func() {}}, complex(1, 2)} {
+	for _, bad := range []any{make(chan int), func() {}, map[string]any{"f": func() {}}, complex(1, 2), []float64{math.NaN()}} {
 		_, err := attrString(bad)
 		assert.Error(t, err, "%T", bad)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
