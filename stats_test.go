@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -238,4 +240,39 @@ func TestStatsEvents(t *testing.T) {
 	assert.Zero(t, s.Events.Queued)
 	assert.Equal(t, EventDrops{}, s.Events.Dropped)
 	assert.Equal(t, c.DroppedEvents(), s.Events.Dropped.Total())
+}
+
+// Each polling response is counted under its kind of failure. A server answering what
+// FeatBit would not (a body that is no data set) needs a plain HTTP server.
+func TestStatsPollingErrorKinds(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		body   string
+		want   SyncErrors
+	}{
+		{"malformed body", 200, `<html>login</html>`, SyncErrors{BadData: 1}},
+		{"not found", 404, "", SyncErrors{Status: 1}},
+		{"server error", 500, "", SyncErrors{Status: 1}},
+		{"forbidden", 403, "", SyncErrors{Rejected: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkLeaks(t)
+			hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tc.status)
+				_, _ = w.Write([]byte(tc.body))
+			}))
+			defer hs.Close()
+			zz := newSleeps(0) // one poll
+			c, _ := startURL(t, "ws"+strings.TrimPrefix(hs.URL, "http"), hs.URL, token.FormatSecret(uuid.New(), uuid.New()),
+				opts{mode: SyncPolling, startWait: -1, tune: func(st *syncTimings) { st.sleep = zz.sleep }})
+			if tc.want.Rejected > 0 {
+				require.ErrorIs(t, c.WaitForInitialization(testCtx(t)), ErrInitializationFailed)
+			} else {
+				<-zz.entered
+			}
+			s := c.Stats()
+			assert.Equal(t, SyncStats{Requests: 1, Errors: tc.want}, s.Sync)
+		})
+	}
 }
