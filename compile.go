@@ -93,9 +93,9 @@ func parseBool(s string, t flagType) (bool, bool) {
 		return false, false
 	}
 	switch {
-	case strings.EqualFold(s, "true"), s == "1", s == "t", s == "T":
+	case equalFoldASCII(s, "true"), s == "1", s == "t", s == "T":
 		return true, true
-	case strings.EqualFold(s, "false"), s == "0", s == "f", s == "F":
+	case equalFoldASCII(s, "false"), s == "0", s == "f", s == "F":
 		return false, true
 	}
 	return false, false

@@ -243,9 +243,9 @@ func (c *condition) match(ec *evalCtx) bool {
 		}
 		return in == (c.op == opIsOneOf)
 	case opIsTrue:
-		return strings.EqualFold(v, "true")
+		return equalFoldASCII(v, "true")
 	case opIsFalse:
-		return strings.EqualFold(v, "false")
+		return equalFoldASCII(v, "false")
 	case opBigger, opBiggerEqual, opLess, opLessEqual:
 		var n float64
 		var ok bool
@@ -330,4 +330,26 @@ func hasSupplementary(s string) bool {
 		}
 	}
 	return false
+}
+
+// equalFoldASCII reports whether s equals lower, an ASCII lower-case string, under .NET's
+// StringComparison.OrdinalIgnoreCase, the comparison of FeatBit's evaluation server. .NET
+// upper-cases each UTF-16 unit with its simple mapping, except that it leaves U+0131 'ı' and
+// U+017F 'ſ' alone, the only characters outside ASCII whose upper case is in ASCII: against
+// an ASCII string, only ASCII letters compare case-insensitively. Go's strings.EqualFold
+// folds more ("falſe" is "false" there, and the Kelvin sign is "k").
+func equalFoldASCII(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }
