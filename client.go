@@ -175,6 +175,7 @@ func (c *Client) loadDataFile() error {
 		if len(res.skipped) > 0 {
 			return fmt.Errorf("fbclient: DataFile %s: %w", name, res.skipped[0])
 		}
+		c.warnProblems(res)
 		c.log.Info("fbclient: loaded offline data", "file", name, "flags", len(ds.FeatureFlags), "segments", len(ds.Segments))
 	} else {
 		c.store.apply(ds)
@@ -311,6 +312,7 @@ func (c *Client) commit(ds *wire.DataSync, f Fetch) applyResult {
 	} else {
 		c.listeners.emit(Event{Type: EventNetworkFetchCached, Time: now, Message: "patch applied", Fetch: &f})
 	}
+	c.warnProblems(res)
 	if res.initialized {
 		c.markReady()
 	}

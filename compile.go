@@ -123,10 +123,13 @@ type flag struct {
 	// err is set when the flag cannot be evaluated at all; evaluation then returns the
 	// caller's default with ReasonError and this error.
 	err error
+	// problems describes the parts of the definition that can never work (see checkFlag).
+	problems []string
 }
 
 // rule is a compiled targeting rule.
 type rule struct {
+	name        string
 	conditions  []condition
 	hasSegments bool
 	dispatch
@@ -201,6 +204,7 @@ func compileFlag(w *wire.Flag, version int64, segments map[string]*segment) *fla
 	for i := range w.Rules {
 		wr := &w.Rules[i]
 		r := &f.rules[i]
+		r.name = wr.Name
 		r.dispatch = f.compileDispatch(wr.DispatchKey, wr.IncludedInExpt, wr.Variations, wr.Name)
 		r.dispatch.by.assignSlot(&slots)
 		r.conditions = make([]condition, len(wr.Conditions))
@@ -220,6 +224,7 @@ func compileFlag(w *wire.Flag, version int64, segments map[string]*segment) *fla
 	f.deflt = f.compileDispatch(w.Fallthrough.DispatchKey, w.Fallthrough.IncludedInExpt, w.Fallthrough.Variations, "")
 	f.deflt.by.assignSlot(&slots)
 	f.link(segments)
+	f.problems = checkFlag(w, f)
 	return f
 }
 
@@ -362,19 +367,18 @@ func compileSegment(w *wire.Segment, version int64) *segment {
 	return s
 }
 
-// contains reports whether the user is in the segment: excluded keys first, then included
-// keys, then any rule whose conditions all match.
-func (s *segment) contains(u *User) bool {
-	if s.excluded.get(u.key) != nil {
+// contains reports whether the evaluation's user is in the segment: excluded keys first,
+// then included keys, then any rule whose conditions all match. Segment conditions have no
+// attribute slots, so they share the flag's evaluation context (and its regex budget).
+func (s *segment) contains(ec *evalCtx) bool {
+	if s.excluded.get(ec.u.key) != nil {
 		return false
 	}
-	if s.included.get(u.key) != nil {
+	if s.included.get(ec.u.key) != nil {
 		return true
 	}
-	// Segment conditions have no attribute slots: a fresh context is enough.
-	ec := evalCtx{u: u}
 	for _, r := range s.rules {
-		if matchAll(r, &ec) {
+		if matchAll(r, ec) {
 			return true
 		}
 	}

@@ -11,6 +11,33 @@ type result struct {
 	reason Reason
 	inExpt bool
 	err    error
+	// timedOut is the first regular expression of the evaluation that timed out or was
+	// skipped for lack of budget, nil almost always: the client reports it once.
+	timedOut *regex
+}
+
+// Results of the checks that come before a flag's rules.
+var (
+	notFound    = result{reason: ReasonFlagNotFound, err: ErrFlagNotFound}
+	archived    = result{reason: ReasonFlagArchived, err: ErrFlagArchived}
+	invalidUser = result{reason: ReasonUserNotSpecified, err: ErrInvalidUser}
+)
+
+// evaluate finds the flag key in the snapshot and evaluates it for u, with FeatBit's SDK
+// order of checks: the flag exists, is not archived (FeatBit's evaluation server answers
+// "flag archived"), and the user is valid; then the flag's rules. The flag is nil when it
+// does not exist or is archived.
+func (s *snapshot) evaluate(key string, u *User) (*flag, result) {
+	f := s.flag(key)
+	switch {
+	case f == nil && s.flags[key] != nil:
+		return nil, archived
+	case f == nil:
+		return nil, notFound
+	case !u.Valid():
+		return f, invalidUser
+	}
+	return f, evaluate(f, u)
 }
 
 // evaluate runs FeatBit's evaluation algorithm as its evaluation server does: off, individual
@@ -20,22 +47,28 @@ type result struct {
 // into f.err and dispatch errors.
 func evaluate(f *flag, u *User) result {
 	ec := evalCtx{u: u}
+	r := f.evaluate(&ec)
+	r.timedOut = ec.timedOut
+	return r
+}
+
+func (f *flag) evaluate(ec *evalCtx) result {
 	if f.err != nil {
 		return result{reason: ReasonError, err: f.err}
 	}
 	if !f.enabled {
 		return result{v: f.off, reason: ReasonOff}
 	}
-	if v := f.targets.get(u.key); v != nil {
+	if v := f.targets.get(ec.u.key); v != nil {
 		return result{v: v, reason: ReasonTargetMatch, inExpt: f.exptTargets}
 	}
 	for i := range f.rules {
 		r := &f.rules[i]
-		if matchAll(r.conditions, &ec) {
-			return f.serve(&r.dispatch, &ec, ReasonRuleMatch)
+		if matchAll(r.conditions, ec) {
+			return f.serve(&r.dispatch, ec, ReasonRuleMatch)
 		}
 	}
-	return f.serve(&f.deflt, &ec, ReasonFallthrough)
+	return f.serve(&f.deflt, ec, ReasonFallthrough)
 }
 
 // serve picks the variation of a rollout for u. The bucket is computed at most once, and

@@ -3,7 +3,9 @@ package fbclient
 import (
 	"crypto/md5"
 	"encoding/binary"
+	"fmt"
 	"math"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -203,4 +205,17 @@ func TestTypedConversions(t *testing.T) {
 		assert.Equal(t, c.intV, v.intVal)
 		assert.Equal(t, c.floatV, v.floatVal)
 	}
+}
+
+// stringFlag is a string flag with variations v0, v1, ... of the given values, serving v0 by
+// default and v1 when off.
+func stringFlag(key string, values ...string) wire.Flag {
+	w := wire.Flag{ID: "id-" + key, Key: key, Name: key, VariationType: "string", IsEnabled: true,
+		UpdatedAt:   wire.FormatVersion(1),
+		Fallthrough: wire.Fallthrough{Variations: []wire.RolloutVariation{{ID: "v0", Rollout: []float64{0, 1}}}}}
+	for i, v := range values {
+		w.Variations = append(w.Variations, wire.Variation{ID: fmt.Sprintf("v%d", i), Value: v})
+	}
+	w.DisabledVariationID = "v" + strconv.Itoa(min(1, len(values)-1))
+	return w
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // User is the end user a flag is evaluated for: a key (FeatBit's keyId), a display name and
@@ -179,6 +180,11 @@ type evalCtx struct {
 	u     *User
 	found uint8                // bit i: slot i has been looked up
 	attr  [maxSlots]*attribute // the attribute of slot i, nil if the user does not have it
+
+	// regexSpent is the time spent matching regular expressions so far, and timedOut the
+	// first pattern that timed out or was skipped for lack of budget (see regexBudget).
+	regexSpent time.Duration
+	timedOut   *regex
 }
 
 // custom returns the user's attribute for a custom selector, nil if the user does not

@@ -8,7 +8,7 @@ import (
 )
 
 // evaluate looks the flag up in the current snapshot and evaluates it, with FeatBit's SDK
-// order of checks: client ready, flag exists, user valid, then the flag's rules.
+// order of checks: client ready, then those of snapshot.evaluate.
 func (c *Client) evaluate(key string, u *User) (*flag, result) {
 	if c == nil {
 		return nil, result{reason: ReasonClientNotReady, err: ErrClientNotReady}
@@ -17,14 +17,11 @@ func (c *Client) evaluate(key string, u *User) (*flag, result) {
 	if snap == nil {
 		return nil, result{reason: ReasonClientNotReady, err: ErrClientNotReady}
 	}
-	f := snap.flag(key)
-	if f == nil {
-		return nil, result{reason: ReasonFlagNotFound, err: ErrFlagNotFound}
+	f, r := snap.evaluate(key, u)
+	if r.timedOut != nil {
+		c.regexTimedOut(key, r.timedOut)
 	}
-	if !u.Valid() {
-		return f, result{reason: ReasonUserNotSpecified, err: ErrInvalidUser}
-	}
-	return f, evaluate(f, u)
+	return f, r
 }
 
 var wrongType = result{reason: ReasonWrongType, err: ErrWrongType}
