@@ -2,9 +2,11 @@ package fbclient
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"sort"
+	"strings"
 )
 
 // evaluate looks the flag up in the current snapshot and evaluates it, with FeatBit's SDK
@@ -137,8 +139,13 @@ func (c *Client) Float64VariationDetail(flagKey string, user User, defaultValue 
 }
 
 // JSONVariation decodes the flag's value into a new T with encoding/json and returns it, or
-// defaultValue if the flag cannot be evaluated or its value does not decode into T
-// (ReasonWrongType). Any flag type can be decoded; json flags are the usual case:
+// defaultValue if the flag cannot be evaluated or its value does not fit T
+// (ReasonWrongType). The decoding is strict, so that a typo in a flag's value cannot pass as
+// zeros: a key that T has no field for, a JSON null, or anything after the value is a
+// mismatch. A key that the value does not have leaves its field at its zero value; to
+// require keys or check values, give T (or *T) a method Validate() error, which is called
+// after decoding: an error from it is a mismatch too. Any flag type can be decoded; json
+// flags are the usual case:
 //
 //	type Banner struct{ Text string; Color string }
 //	banner := fbclient.JSONVariation(client, "banner", user, Banner{Text: "Welcome"})
@@ -148,21 +155,46 @@ func JSONVariation[T any](c *Client, flagKey string, user User, defaultValue T) 
 }
 
 // JSONVariationDetail is JSONVariation with the reason for the result. The detail's Value
-// is the served JSON text, "" on fallback; on a decoding failure Err matches ErrWrongType
-// and wraps the decoder's error.
+// is the served JSON text, "" on fallback; when the value does not fit T, Err matches
+// ErrWrongType and wraps the decoder's (or Validate's) error.
 func JSONVariationDetail[T any](c *Client, flagKey string, user User, defaultValue T) (T, EvalDetail) {
 	f, r := c.evaluate(flagKey, &user)
 	if r.v == nil {
 		return defaultValue, detail(flagKey, &r, "")
 	}
 	var out T
-	if err := json.Unmarshal([]byte(r.v.value), &out); err != nil {
+	if err := decodeJSON(r.v.value, &out); err != nil {
 		r = result{reason: ReasonWrongType, err: fmt.Errorf("%w: %w", ErrWrongType, err)}
 		return defaultValue, detail(flagKey, &r, "")
 	}
 	c.record(f, &r, &user)
 	return out, detail(flagKey, &r, r.v.value)
 }
+
+// decodeJSON decodes a flag's value into out for JSONVariation: unknown keys, null and
+// trailing data are errors, and out's Validate method, if it has one, has the last word.
+func decodeJSON[T any](value string, out *T) error {
+	if strings.Trim(value, " \t\r\n") == "null" {
+		return errNullJSON
+	}
+	dec := json.NewDecoder(strings.NewReader(value))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(out); err != nil {
+		return err
+	}
+	if strings.Trim(value[dec.InputOffset():], " \t\r\n") != "" {
+		return errTrailingJSON
+	}
+	if v, ok := any(out).(interface{ Validate() error }); ok {
+		return v.Validate()
+	}
+	return nil
+}
+
+var (
+	errNullJSON     = errors.New("the value is null")
+	errTrailingJSON = errors.New("data after the JSON value")
+)
 
 // AllFlags is the evaluation of every flag for one user, sorted by flag key. Marshaled to
 // JSON it is the bootstrap array FeatBit's client-side SDKs accept:
