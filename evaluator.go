@@ -11,9 +11,9 @@ type result struct {
 	reason Reason
 	inExpt bool
 	err    error
-	// timedOut is the first regular expression of the evaluation that timed out or was
-	// skipped for lack of budget, nil almost always: the client reports it once.
-	timedOut *regex
+	// regexTimedOut is set when a regular expression timed out during the evaluation
+	// (almost never): the client then reports the flag's timed-out patterns.
+	regexTimedOut bool
 }
 
 // Results of the checks that come before a flag's rules.
@@ -48,7 +48,7 @@ func (s *snapshot) evaluate(key string, u *User) (*flag, result) {
 func evaluate(f *flag, u *User) result {
 	ec := evalCtx{u: u}
 	r := f.evaluate(&ec)
-	r.timedOut = ec.timedOut
+	r.regexTimedOut = ec.regexTimedOut
 	return r
 }
 

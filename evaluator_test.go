@@ -356,20 +356,45 @@ func TestRegexTimeoutBoundsEvaluation(t *testing.T) {
 	assert.Equal(t, "true", c.Variation("hostile", NewUser("u").WithCustom("input", "aaa"), "dflt"))
 }
 
+// A pattern in a segment's rule shares the evaluation's budget, and its timeout is reported
+// under the flag evaluated; Explain says which condition timed out and which was skipped.
+func TestRegexTimeoutInSegment(t *testing.T) {
+	s := seg("slow-seg", 1)
+	s.Rules = []wire.SegmentRule{{Conditions: []wire.Condition{{Property: "input", Op: "MatchRegex", Value: `^(a+)+$`}}}}
+	w := segFlag("seg-flag", "slow-seg", 1)
+	w.Rules = append(w.Rules, wire.Rule{Name: "direct", Conditions: []wire.Condition{{Property: "input", Op: "NotMatchRegex", Value: `^x`}},
+		Variations: []wire.RolloutVariation{{ID: "v-true", Rollout: []float64{0, 1}}}})
+	c, logs := offlineData(t, []wire.Flag{w}, s)
+
+	x := c.Explain("seg-flag", NewUser("u").WithCustom("input", hostileInput))
+	assert.Equal(t, ReasonFallthrough, x.Result.Reason, "both conditions are false")
+	require.Len(t, x.Rules, 2)
+	assert.False(t, x.Rules[0].Matched)
+	assert.False(t, x.Rules[1].Matched)
+	assert.Contains(t, x.Rules[1].Conditions[0].Note, "ran out", "the second pattern was not matched")
+	warned := logs.warnings(timeoutMsg)
+	require.Len(t, warned, 1)
+	assert.Equal(t, "seg-flag", warned[0]["flag"])
+	assert.Equal(t, `^(a+)+$`, warned[0]["pattern"])
+	require.Len(t, c.FlagProblems(), 1)
+	assert.Contains(t, c.FlagProblems()[0].Problem, `"slow-seg"`)
+}
+
 // Once an evaluation has spent its budget for regular expressions, its remaining
 // regular-expression conditions are false without being matched, MatchRegex and
-// NotMatchRegex alike, and the evaluation reports the pattern.
+// NotMatchRegex alike. Only a match that timed out marks its pattern for the report.
 func TestRegexBudget(t *testing.T) {
 	for _, op := range []string{"MatchRegex", "NotMatchRegex"} {
 		c := compileCondition(&wire.Condition{Property: "attr", Op: op, Value: `^b`}, true)
 		u := NewUser("k").WithCustom("attr", "abc")
 		fresh := evalCtx{u: &u}
 		assert.Equal(t, op == "NotMatchRegex", c.match(&fresh), "with budget left the match runs")
-		assert.Nil(t, fresh.timedOut)
+		assert.False(t, fresh.regexTimedOut)
 
 		spent := evalCtx{u: &u, regexSpent: regexBudget}
 		assert.False(t, c.match(&spent), op)
-		assert.Same(t, c.re, spent.timedOut)
+		assert.False(t, spent.regexTimedOut)
+		assert.False(t, c.re.timedOut.Load(), "a skipped pattern is not reported as timed out")
 	}
 }
 

@@ -117,8 +117,8 @@ func (c *Client) Explain(flagKey string, user User) Explanation {
 		return x
 	}
 	f, r := snap.evaluate(flagKey, &user)
-	if r.timedOut != nil {
-		c.regexTimedOut(flagKey, r.timedOut)
+	if r.regexTimedOut {
+		c.reportRegexTimeouts(f)
 	}
 	value := ""
 	if r.v != nil {
@@ -196,15 +196,16 @@ func explainCondition(c *condition, ec *evalCtx, evaluate bool) ConditionExplana
 		ce.Note = note
 		return ce
 	}
-	earlier := ec.timedOut
-	ec.timedOut = nil
+	spent, timedOut := ec.regexSpent >= regexBudget, ec.regexTimedOut
+	ec.regexTimedOut = false
 	ce.Matched = c.match(ec)
-	if ec.timedOut != nil {
-		ce.Note = "the regular expression timed out, or the evaluation's time for regular expressions ran out"
+	switch {
+	case c.re != nil && ec.regexTimedOut:
+		ce.Note = "the regular expression timed out"
+	case c.re != nil && spent:
+		ce.Note = "not matched: the evaluation's time for regular expressions ran out"
 	}
-	if earlier != nil {
-		ec.timedOut = earlier
-	}
+	ec.regexTimedOut = ec.regexTimedOut || timedOut
 	return ce
 }
 

@@ -25,6 +25,7 @@ func attrOf(u User, name string) (string, bool) {
 // (section 10): its result is VariationDetail's, and its steps are consistent with it.
 func TestExplainFixture(t *testing.T) {
 	c := newOffline(t, "testdata/featbit_test_data.json")
+	require.Empty(t, c.FlagProblems(), "FeatBit's fixture flags are sound")
 	user := func(key string, kv ...string) User {
 		u := NewUser(key)
 		for i := 0; i+1 < len(kv); i += 2 {

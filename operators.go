@@ -132,11 +132,12 @@ type condition struct {
 	segments   []*segment
 }
 
-// regex is a compiled pattern. reported is set when the client reports the first match
-// that timed out or was skipped for lack of budget, so that it reports the pattern once.
+// regex is a compiled pattern. timedOut is set by the first match that times out, and
+// reported when the client has reported it, so that it reports the pattern once.
 type regex struct {
 	re       *regexp2.Regexp
 	pattern  string
+	timedOut atomic.Bool
 	reported atomic.Bool
 }
 
@@ -389,21 +390,23 @@ func utf16Pattern(pattern string) string {
 }
 
 // matchRegex matches v against r within the evaluation's regular-expression budget. done
-// is false when the match timed out or was not tried because the budget is spent; the
-// evaluation then remembers r as timed out.
+// is false when the match timed out, which marks r and the evaluation, or was not tried
+// because the budget is spent.
 func (ec *evalCtx) matchRegex(r *regex, v string) (matched, done bool) {
-	if ec.regexSpent < regexBudget {
-		start := time.Now()
-		ok, err := matchRegex(r.re, v)
-		ec.regexSpent += time.Since(start)
-		if err == nil {
-			return ok, true
+	if ec.regexSpent >= regexBudget {
+		return false, false
+	}
+	start := time.Now()
+	ok, err := matchRegex(r.re, v)
+	ec.regexSpent += time.Since(start)
+	if err != nil {
+		if !r.timedOut.Load() {
+			r.timedOut.Store(true)
 		}
+		ec.regexTimedOut = true
+		return false, false
 	}
-	if ec.timedOut == nil {
-		ec.timedOut = r
-	}
-	return false, false
+	return ok, true
 }
 
 // matchRegex matches v as .NET would. Values without characters outside the BMP, nearly

@@ -88,11 +88,26 @@ func (c *Client) warnProblems(res applyResult) {
 	}
 }
 
-// regexTimedOut reports, once per pattern of a loaded flag, a regular expression that timed
-// out or was skipped for lack of budget during an evaluation of the flag key.
-func (c *Client) regexTimedOut(key string, r *regex) {
-	if r.reported.CompareAndSwap(false, true) {
-		c.log.Warn("fbclient: a regular expression timed out; its condition is false", "flag", key, "pattern", r.pattern, "budget", regexBudget)
+// reportRegexTimeouts logs the regular expressions of f (and of the segments it uses) that
+// have timed out and were not reported yet: once per pattern of a loaded flag.
+func (c *Client) reportRegexTimeouts(f *flag) {
+	report := func(cond *condition) {
+		if cond.re != nil && cond.re.timedOut.Load() && cond.re.reported.CompareAndSwap(false, true) {
+			c.log.Warn("fbclient: a regular expression timed out; its condition is false", "flag", f.key, "pattern", cond.re.pattern)
+		}
+	}
+	for i := range f.rules {
+		for j := range f.rules[i].conditions {
+			cond := &f.rules[i].conditions[j]
+			report(cond)
+			for _, s := range cond.segments {
+				for _, r := range s.rules {
+					for k := range r {
+						report(&r[k])
+					}
+				}
+			}
+		}
 	}
 }
 
@@ -216,6 +231,5 @@ func (c *condition) problem() string {
 	return fmt.Sprintf("%s %q: %s", c.opName, c.operand, c.flaw)
 }
 
-// timedOut reports whether the condition's regular expression has timed out and been
-// reported.
-func (c *condition) timedOut() bool { return c.re != nil && c.re.reported.Load() }
+// timedOut reports whether the condition's regular expression has timed out.
+func (c *condition) timedOut() bool { return c.re != nil && c.re.timedOut.Load() }

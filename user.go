@@ -181,10 +181,11 @@ type evalCtx struct {
 	found uint8                // bit i: slot i has been looked up
 	attr  [maxSlots]*attribute // the attribute of slot i, nil if the user does not have it
 
-	// regexSpent is the time spent matching regular expressions so far, and timedOut the
-	// first pattern that timed out or was skipped for lack of budget (see regexBudget).
-	regexSpent time.Duration
-	timedOut   *regex
+	// regexSpent is the time spent matching regular expressions so far (see regexBudget),
+	// and regexTimedOut is set when one of them timed out. (A flag, not the pattern: a
+	// pointer read from here into the result would make the user escape to the heap.)
+	regexSpent    time.Duration
+	regexTimedOut bool
 }
 
 // custom returns the user's attribute for a custom selector, nil if the user does not

@@ -20,8 +20,8 @@ func (c *Client) evaluate(key string, u *User) (*flag, result) {
 		return nil, result{reason: ReasonClientNotReady, err: ErrClientNotReady}
 	}
 	f, r := snap.evaluate(key, u)
-	if r.timedOut != nil {
-		c.regexTimedOut(key, r.timedOut)
+	if r.regexTimedOut {
+		c.reportRegexTimeouts(f)
 	}
 	return f, r
 }
