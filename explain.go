@@ -303,9 +303,12 @@ func (x Explanation) String() string {
 	for _, p := range x.Problems {
 		fmt.Fprintf(&b, "  problem: %s\n", p)
 	}
-	switch x.Result.Reason {
-	case ReasonClientNotReady, ReasonFlagNotFound, ReasonFlagArchived, ReasonUserNotSpecified:
+	switch {
+	case x.Result.Reason == ReasonClientNotReady, x.Result.Reason == ReasonFlagNotFound,
+		x.Result.Reason == ReasonFlagArchived, x.Result.Reason == ReasonUserNotSpecified:
 		return b.String()
+	case x.Result.Reason == ReasonError && x.Rules == nil && x.Rollout == nil:
+		return b.String() // the flag as a whole cannot be evaluated: the error says why
 	}
 	if !x.Enabled {
 		if x.Result.Reason == ReasonOff {

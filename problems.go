@@ -129,27 +129,27 @@ func checkFlag(w *wire.Flag, f *flag) []string {
 			ps = append(ps, fmt.Sprintf("individual targets serve unknown variation %q", t.VariationID))
 		}
 	}
-	rollout := func(where string, vs []wire.RolloutVariation) {
+	rollout := func(where func() string, vs []wire.RolloutVariation) {
 		if len(vs) == 0 {
-			ps = append(ps, where+": no variations to serve")
+			ps = append(ps, where()+": no variations to serve")
 		}
 		for _, v := range vs {
 			if f.variation(v.ID) == nil {
-				ps = append(ps, fmt.Sprintf("%s: serves unknown variation %q", where, v.ID))
+				ps = append(ps, fmt.Sprintf("%s: serves unknown variation %q", where(), v.ID))
 			}
 		}
 	}
 	for i := range f.rules {
 		r := &f.rules[i]
-		where := ruleName(i, r.name)
+		where := func() string { return ruleName(i, r.name) }
 		for j := range r.conditions {
 			if p := r.conditions[j].problem(); p != "" {
-				ps = append(ps, fmt.Sprintf("%s, condition %d: %s", where, j+1, p))
+				ps = append(ps, fmt.Sprintf("%s, condition %d: %s", where(), j+1, p))
 			}
 		}
 		rollout(where, w.Rules[i].Variations)
 	}
-	rollout("default rule", w.Fallthrough.Variations)
+	rollout(func() string { return "default rule" }, w.Fallthrough.Variations)
 	return ps
 }
 
@@ -178,20 +178,20 @@ func (f *flag) allProblems(segs map[string]*segment) []string {
 		r := &f.rules[i]
 		for j := range r.conditions {
 			c := &r.conditions[j]
-			where := fmt.Sprintf("%s, condition %d", ruleName(i, r.name), j+1)
+			where := func() string { return fmt.Sprintf("%s, condition %d", ruleName(i, r.name), j+1) }
 			if c.timedOut() {
-				add(where + ": the regular expression timed out")
+				add(where() + ": the regular expression timed out")
 			}
 			for _, id := range c.segmentIDs {
 				s := segs[id]
 				switch {
 				case s == nil:
-					add(fmt.Sprintf("%s: segment %q does not exist", where, id))
+					add(fmt.Sprintf("%s: segment %q does not exist", where(), id))
 				case s.archived:
-					add(fmt.Sprintf("%s: segment %q is archived", where, id))
+					add(fmt.Sprintf("%s: segment %q is archived", where(), id))
 				default:
 					for _, p := range s.problems() {
-						add(fmt.Sprintf("%s: segment %q %s", where, id, p))
+						add(fmt.Sprintf("%s: segment %q %s", where(), id, p))
 					}
 				}
 			}
