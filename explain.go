@@ -116,8 +116,9 @@ func (c *Client) Explain(flagKey string, user User) Explanation {
 		x.Result = detail(flagKey, &result{reason: ReasonClientNotReady, err: ErrClientNotReady}, "")
 		return x
 	}
-	f, r := snap.evaluate(flagKey, &user)
-	if r.regexTimedOut {
+	ec := evalCtx{u: &user}
+	f, r := snap.evaluate(flagKey, &ec)
+	if ec.regexTimedOut {
 		c.reportRegexTimeouts(f)
 	}
 	value := ""

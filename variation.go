@@ -19,8 +19,9 @@ func (c *Client) evaluate(key string, u *User) (*flag, result) {
 	if snap == nil {
 		return nil, result{reason: ReasonClientNotReady, err: ErrClientNotReady}
 	}
-	f, r := snap.evaluate(key, u)
-	if r.regexTimedOut {
+	ec := evalCtx{u: u}
+	f, r := snap.evaluate(key, &ec)
+	if ec.regexTimedOut {
 		c.reportRegexTimeouts(f)
 	}
 	return f, r
