@@ -96,10 +96,12 @@ type RolloutExplanation struct {
 // SliceExplanation is one variation's share of a rollout: the users whose bucket is in
 // [From, To].
 type SliceExplanation struct {
-	VariationID string  `json:"variationId"`
-	Value       string  `json:"value"`
-	From        float64 `json:"from"`
-	To          float64 `json:"to"`
+	// VariationID is the id of the slice's variation, and Value its value.
+	VariationID string `json:"variationId"`
+	Value       string `json:"value"`
+	// From and To are the ends of the slice's range, fractions of 1.
+	From float64 `json:"from"`
+	To   float64 `json:"to"`
 }
 
 // Explain evaluates the flag for user as VariationDetail does and returns a step-by-step
