@@ -93,9 +93,9 @@ func parseBool(s string, t flagType) (bool, bool) {
 		return false, false
 	}
 	switch {
-	case strings.EqualFold(s, "true"), s == "1", s == "t", s == "T":
+	case equalFoldASCII(s, "true"), s == "1", s == "t", s == "T":
 		return true, true
-	case strings.EqualFold(s, "false"), s == "0", s == "f", s == "F":
+	case equalFoldASCII(s, "false"), s == "0", s == "f", s == "F":
 		return false, true
 	}
 	return false, false
@@ -125,10 +125,13 @@ type flag struct {
 	err error
 	// src is the definition the flag was compiled from.
 	src wire.Flag
+	// problems describes the parts of the definition that can never work (see checkFlag).
+	problems []string
 }
 
 // rule is a compiled targeting rule.
 type rule struct {
+	name        string
 	conditions  []condition
 	hasSegments bool
 	dispatch
@@ -204,6 +207,7 @@ func compileFlag(w *wire.Flag, version int64, segments map[string]*segment) *fla
 	for i := range w.Rules {
 		wr := &w.Rules[i]
 		r := &f.rules[i]
+		r.name = wr.Name
 		r.dispatch = f.compileDispatch(wr.DispatchKey, wr.IncludedInExpt, wr.Variations, wr.Name)
 		r.dispatch.by.assignSlot(&slots)
 		r.conditions = make([]condition, len(wr.Conditions))
@@ -223,6 +227,7 @@ func compileFlag(w *wire.Flag, version int64, segments map[string]*segment) *fla
 	f.deflt = f.compileDispatch(w.Fallthrough.DispatchKey, w.Fallthrough.IncludedInExpt, w.Fallthrough.Variations, "")
 	f.deflt.by.assignSlot(&slots)
 	f.link(segments)
+	f.problems = checkFlag(w, f)
 	return f
 }
 
@@ -367,19 +372,18 @@ func compileSegment(w *wire.Segment, version int64) *segment {
 	return s
 }
 
-// contains reports whether the user is in the segment: excluded keys first, then included
-// keys, then any rule whose conditions all match.
-func (s *segment) contains(u *User) bool {
-	if s.excluded.get(u.key) != nil {
+// contains reports whether the evaluation's user is in the segment: excluded keys first,
+// then included keys, then any rule whose conditions all match. Segment conditions have no
+// attribute slots, so they share the flag's evaluation context (and its regex budget).
+func (s *segment) contains(ec *evalCtx) bool {
+	if s.excluded.get(ec.u.key) != nil {
 		return false
 	}
-	if s.included.get(u.key) != nil {
+	if s.included.get(ec.u.key) != nil {
 		return true
 	}
-	// Segment conditions have no attribute slots: a fresh context is enough.
-	ec := evalCtx{u: u}
 	for _, r := range s.rules {
-		if matchAll(r, &ec) {
+		if matchAll(r, ec) {
 			return true
 		}
 	}

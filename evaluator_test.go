@@ -1,14 +1,25 @@
 package fbclient
 
 import (
+	"context"
 	"crypto/md5"
 	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"log/slog"
 	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/featflags/fbclient/fbtest"
 	"github.com/featflags/fbclient/internal/wire"
 )
 
@@ -203,4 +214,288 @@ func TestTypedConversions(t *testing.T) {
 		assert.Equal(t, c.intV, v.intVal)
 		assert.Equal(t, c.floatV, v.floatVal)
 	}
+}
+
+// stringFlag is a string flag with variations v0, v1, ... of the given values, serving v0 by
+// default and v1 when off.
+func stringFlag(key string, values ...string) wire.Flag {
+	w := wire.Flag{ID: "id-" + key, Key: key, Name: key, VariationType: "string", IsEnabled: true,
+		UpdatedAt:   wire.FormatVersion(1),
+		Fallthrough: wire.Fallthrough{Variations: []wire.RolloutVariation{{ID: "v0", Rollout: []float64{0, 1}}}}}
+	for i, v := range values {
+		w.Variations = append(w.Variations, wire.Variation{ID: fmt.Sprintf("v%d", i), Value: v})
+	}
+	w.DisabledVariationID = "v" + strconv.Itoa(min(1, len(values)-1))
+	return w
+}
+
+// records is a slog handler that keeps what is logged, for assertions on warnings.
+type records struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (h *records) Enabled(context.Context, slog.Level) bool { return true }
+func (h *records) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.recs = append(h.recs, r.Clone())
+	return nil
+}
+func (h *records) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *records) WithGroup(string) slog.Handler      { return h }
+
+// warnings returns the attributes of the warnings logged with message msg.
+func (h *records) warnings(msg string) []map[string]string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []map[string]string
+	for _, r := range h.recs {
+		if r.Level != slog.LevelWarn || r.Message != msg {
+			continue
+		}
+		m := map[string]string{}
+		r.Attrs(func(a slog.Attr) bool {
+			m[a.Key] = a.Value.String()
+			return true
+		})
+		out = append(out, m)
+	}
+	return out
+}
+
+const (
+	problemMsg = "fbclient: part of a flag can never work"
+	timeoutMsg = "fbclient: a regular expression timed out; its condition is false"
+)
+
+// offlineData starts an offline client from a data file holding flags and segs, logging to
+// the returned records.
+func offlineData(t *testing.T, flags []wire.Flag, segs ...wire.Segment) (*Client, *records) {
+	t.Helper()
+	checkLeaks(t)
+	b, err := json.Marshal(full(flags, segs...))
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "flags.json")
+	require.NoError(t, os.WriteFile(path, b, 0o600))
+	logs := &records{}
+	c, err := New(Config{Offline: true, DataFile: path, Logger: slog.New(logs)})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, c.Close()) })
+	return c, logs
+}
+
+// An archived flag is answered with its own reason, as FeatBit's evaluate API does, and an
+// error that matches both ErrFlagArchived and ErrFlagNotFound.
+func TestArchivedFlag(t *testing.T) {
+	gone := boolFlag("gone", true, 1)
+	gone.IsArchived = true
+	c, _ := offlineData(t, []wire.Flag{gone, boolFlag("live", true, 1)})
+	evals := newCollector()
+	c.On(EventEvaluation, evals.add)
+
+	for _, u := range []User{NewUser("u"), NewUser("")} { // archived comes before the user check
+		d := c.VariationDetail("gone", u, "dflt")
+		assert.Equal(t, "dflt", d.Value)
+		assert.Equal(t, ReasonFlagArchived, d.Reason)
+		assert.Equal(t, "flag archived", d.Reason.String())
+		assert.True(t, d.Reason.Fallback())
+		assert.ErrorIs(t, d.Err, ErrFlagArchived)
+		assert.ErrorIs(t, d.Err, ErrFlagNotFound)
+		assert.Empty(t, d.VariationID)
+	}
+	v, d := c.BoolVariationDetail("gone", NewUser("u"), false)
+	assert.False(t, v)
+	assert.Equal(t, ReasonFlagArchived, d.Reason)
+	_, ok := c.AllVariations(NewUser("u")).Get("gone")
+	assert.False(t, ok, "AllVariations leaves archived flags out")
+	d = c.VariationDetail("never-existed", NewUser("u"), "dflt")
+	assert.Equal(t, ReasonFlagNotFound, d.Reason)
+	assert.NotErrorIs(t, d.Err, ErrFlagArchived)
+
+	// Only the live flag's evaluation is an event: the archived one records nothing.
+	c.BoolVariation("live", NewUser("u"), false)
+	assert.Equal(t, "live", evals.wait(t, 1)[0].Evaluation.FlagKey)
+}
+
+// hostileFlag has n rules, each with one MatchRegex condition on a pattern that backtracks
+// catastrophically on the benchmark input, then a NotMatchRegex one.
+func hostileFlag(key string, n int) wire.Flag {
+	w := boolFlag(key, false, 1)
+	for i := 0; i < n; i++ {
+		w.Rules = append(w.Rules, wire.Rule{Name: fmt.Sprintf("hostile %d", i+1),
+			Conditions: []wire.Condition{{Property: "input", Op: "MatchRegex", Value: `^(a+)+$`}},
+			Variations: []wire.RolloutVariation{{ID: "v-true", Rollout: []float64{0, 1}}}})
+	}
+	return w
+}
+
+var hostileInput = strings.Repeat("a", 40) + "!"
+
+// A flag with 20 rules on a catastrophically backtracking pattern: the first match times
+// out, the others are not tried, every condition is false, and the client reports the
+// pattern once, naming the flag.
+func TestRegexTimeoutBoundsEvaluation(t *testing.T) {
+	c, logs := offlineData(t, []wire.Flag{hostileFlag("hostile", 20)})
+	u := NewUser("u").WithCustom("input", hostileInput)
+	for i := 0; i < 2; i++ {
+		d := c.VariationDetail("hostile", u, "dflt")
+		assert.Equal(t, ReasonFallthrough, d.Reason)
+		assert.Equal(t, "false", d.Value)
+	}
+	warned := logs.warnings(timeoutMsg)
+	require.Len(t, warned, 1, "reported once")
+	assert.Equal(t, "hostile", warned[0]["flag"])
+	assert.Equal(t, `^(a+)+$`, warned[0]["pattern"])
+	problems := c.FlagProblems()
+	require.Len(t, problems, 1)
+	assert.Equal(t, "hostile", problems[0].FlagKey)
+	assert.Contains(t, problems[0].Problem, "timed out")
+
+	// A benign input still matches.
+	assert.Equal(t, "true", c.Variation("hostile", NewUser("u").WithCustom("input", "aaa"), "dflt"))
+}
+
+// A pattern in a segment's rule shares the evaluation's budget, and its timeout is reported
+// under the flag evaluated; Explain says which condition timed out and which was skipped.
+func TestRegexTimeoutInSegment(t *testing.T) {
+	s := seg("slow-seg", 1)
+	s.Rules = []wire.SegmentRule{{Conditions: []wire.Condition{{Property: "input", Op: "MatchRegex", Value: `^(a+)+$`}}}}
+	w := segFlag("seg-flag", "slow-seg", 1)
+	w.Rules = append(w.Rules, wire.Rule{Name: "direct", Conditions: []wire.Condition{{Property: "input", Op: "NotMatchRegex", Value: `^x`}},
+		Variations: []wire.RolloutVariation{{ID: "v-true", Rollout: []float64{0, 1}}}})
+	c, logs := offlineData(t, []wire.Flag{w}, s)
+
+	x := c.Explain("seg-flag", NewUser("u").WithCustom("input", hostileInput))
+	assert.Equal(t, ReasonFallthrough, x.Result.Reason, "both conditions are false")
+	require.Len(t, x.Rules, 2)
+	assert.False(t, x.Rules[0].Matched)
+	assert.False(t, x.Rules[1].Matched)
+	assert.Contains(t, x.Rules[1].Conditions[0].Note, "ran out", "the second pattern was not matched")
+	warned := logs.warnings(timeoutMsg)
+	require.Len(t, warned, 1)
+	assert.Equal(t, "seg-flag", warned[0]["flag"])
+	assert.Equal(t, `^(a+)+$`, warned[0]["pattern"])
+	require.Len(t, c.FlagProblems(), 1)
+	assert.Contains(t, c.FlagProblems()[0].Problem, `"slow-seg"`)
+}
+
+// Once an evaluation has spent its budget for regular expressions, its remaining
+// regular-expression conditions are false without being matched, MatchRegex and
+// NotMatchRegex alike. Only a match that timed out marks its pattern for the report.
+func TestRegexBudget(t *testing.T) {
+	for _, op := range []string{"MatchRegex", "NotMatchRegex"} {
+		c := compileCondition(&wire.Condition{Property: "attr", Op: op, Value: `^b`}, true)
+		u := NewUser("k").WithCustom("attr", "abc")
+		fresh := evalCtx{u: &u}
+		assert.Equal(t, op == "NotMatchRegex", c.match(&fresh), "with budget left the match runs")
+		assert.False(t, fresh.regexTimedOut)
+
+		spent := evalCtx{u: &u, regexSpent: regexBudget}
+		assert.False(t, c.match(&spent), op)
+		assert.False(t, spent.regexTimedOut)
+		assert.False(t, c.re.timedOut.Load(), "a skipped pattern is not reported as timed out")
+	}
+}
+
+// Flags that load but can never work are reported once each at load, listed by
+// FlagProblems, and evaluate as FeatBit's server would: an unknown operator is a false
+// condition, an unknown variation an error result, a missing segment a false condition.
+func TestFlagProblems(t *testing.T) {
+	typo := boolFlag("typo", false, 1)
+	typo.Rules = []wire.Rule{{Name: "adults", Conditions: []wire.Condition{{Property: "age", Op: "IsGreaterThn", Value: "18"}},
+		Variations: []wire.RolloutVariation{{ID: "v-true", Rollout: []float64{0, 1}}}}}
+	badVariation := boolFlag("bad-variation", true, 1)
+	badVariation.Rules = []wire.Rule{{Name: "beta", Conditions: []wire.Condition{{Property: "plan", Op: "Equal", Value: "beta"}},
+		Variations: []wire.RolloutVariation{{ID: "no-such-variation", Rollout: []float64{0, 1}}}}}
+	badVariation.TargetUsers = []wire.TargetUser{{KeyIDs: []string{"vip"}, VariationID: "no-such-target-variation"}}
+	noSegment := segFlag("no-segment", "no-such-segment", 1)
+	badRegex := boolFlag("bad-regex", false, 1)
+	badRegex.Rules = []wire.Rule{{Conditions: []wire.Condition{{Property: "email", Op: "MatchRegex", Value: `([`}},
+		Variations: []wire.RolloutVariation{{ID: "v-true", Rollout: []float64{0, 1}}}}}
+	good := segFlag("good", "s", 1)
+
+	c, logs := offlineData(t, []wire.Flag{typo, badVariation, noSegment, badRegex, good}, seg("s", 1, "member"))
+
+	// What each flag's problems must name.
+	want := map[string][]string{
+		"typo":          {`"IsGreaterThn"`},
+		"bad-variation": {`"no-such-target-variation"`, `"no-such-variation"`},
+		"no-segment":    {`"no-such-segment"`},
+		"bad-regex":     {`"(["`},
+	}
+	problems := c.FlagProblems()
+	got := map[string][]string{}
+	for _, p := range problems {
+		got[p.FlagKey] = append(got[p.FlagKey], p.Problem)
+		assert.Contains(t, p.String(), p.FlagKey)
+	}
+	require.Len(t, got, len(want), "%v", problems)
+	for key, needles := range want {
+		require.Len(t, got[key], len(needles), key)
+		for i, n := range needles {
+			assert.Contains(t, got[key][i], n, key)
+		}
+	}
+	// One warning per problem, naming the flag and the problem.
+	warned := logs.warnings(problemMsg)
+	require.Len(t, warned, len(problems))
+	for _, p := range problems {
+		assert.Contains(t, warned, map[string]string{"flag": p.FlagKey, "problem": p.Problem})
+	}
+
+	// Evaluation is what it would be without the checks.
+	adult := NewUser("u").WithCustom("age", "30")
+	assert.Equal(t, ReasonFallthrough, c.VariationDetail("typo", adult, "").Reason)
+	assert.Equal(t, ReasonError, c.VariationDetail("bad-variation", NewUser("u").WithCustom("plan", "beta"), "").Reason)
+	assert.Equal(t, ReasonFallthrough, c.VariationDetail("bad-variation", NewUser("vip"), "").Reason)
+	assert.Equal(t, ReasonFallthrough, c.VariationDetail("no-segment", NewUser("member"), "").Reason)
+	assert.Equal(t, ReasonFallthrough, c.VariationDetail("bad-regex", NewUser("u").WithCustom("email", "x"), "").Reason)
+	assert.True(t, c.BoolVariation("good", NewUser("member"), false))
+}
+
+// Over streaming: problems are reported when a flag is loaded, and again only when the flag
+// is loaded again; a fixed flag has none.
+func TestFlagProblemsStreaming(t *testing.T) {
+	checkLeaks(t)
+	srv := fbtest.NewTestServer(t)
+	srv.SetFlags(fbtest.Flag("typo").Rule("adults", 0, fbtest.Cond("age", "IsGreaterThn", "18")).Fallthrough(1),
+		fbtest.Flag("other").Fallthrough(1))
+	logs := &records{}
+	c, err := New(Config{EnvSecret: srv.Secret(), StreamingURL: srv.StreamingURL(), DisableEvents: true, Logger: slog.New(logs)})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, c.Close()) }()
+	require.NoError(t, c.WaitForInitialization(testCtx(t)))
+	changes := make(chan []string, 10)
+	defer c.On(EventFlagChanged, func(e Event) { changes <- e.FlagKeys })()
+
+	require.Len(t, logs.warnings(problemMsg), 1)
+	assert.Equal(t, "typo", logs.warnings(problemMsg)[0]["flag"])
+
+	srv.SetFlags(fbtest.Flag("other").Fallthrough(0)) // another flag changes: nothing new to report
+	assert.Equal(t, []string{"other"}, <-changes)
+	assert.Len(t, logs.warnings(problemMsg), 1)
+	assert.Len(t, c.FlagProblems(), 1)
+
+	srv.SetFlags(fbtest.Flag("typo").Rule("adults", 0, fbtest.Cond("age", "BiggerThan", "18")).Fallthrough(1))
+	assert.Equal(t, []string{"typo"}, <-changes)
+	assert.Empty(t, c.FlagProblems())
+	assert.Len(t, logs.warnings(problemMsg), 1)
+	assert.True(t, c.BoolVariation("typo", NewUser("u").WithCustom("age", "30"), false))
+}
+
+// One evaluation of a flag with 20 rules on a catastrophically backtracking pattern: the
+// time the regular-expression bounds leave. Run with -benchtime=20x.
+func BenchmarkRegexHostile20Rules(b *testing.B) {
+	f := compileFlag(func() *wire.Flag { w := hostileFlag("hostile", 20); return &w }(), 1, nil)
+	u := NewUser("u").WithCustom("input", hostileInput)
+	var worst time.Duration
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		if r := evaluate(f, &u); r.reason != ReasonFallthrough {
+			b.Fatal(r.reason)
+		}
+		worst = max(worst, time.Since(start))
+	}
+	b.ReportMetric(float64(worst.Milliseconds()), "worst-ms")
 }

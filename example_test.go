@@ -122,6 +122,48 @@ func ExampleJSONVariation() {
 	// 200 you win 100 euros
 }
 
+// A value that does not fit the type is never decoded halfway: a key the type has no field
+// for is a wrong-type fallback to the default, with the decoder's error.
+func ExampleJSONVariationDetail() {
+	client := offlineClient()
+	defer client.Close()
+
+	type codeOnly struct {
+		Code int `json:"code"`
+	}
+	v, d := fbclient.JSONVariationDetail(client, "ff-test-json", fbclient.NewUser("test-user-1"), codeOnly{Code: -1})
+	fmt.Println(v.Code, "|", d.Reason, "|", d.Err)
+	// Output:
+	// -1 | wrong type | fbclient: flag type doesn't match the request: json: unknown field "reason"
+}
+
+// Explain tells why a user gets a value: the targets, each rule's conditions with the user's
+// values, the rollout bucket and the slice that served, and the experiment decision.
+func ExampleClient_Explain() {
+	client := offlineClient()
+	defer client.Close()
+
+	fmt.Print(client.Explain("ff-evaluation-test", fbclient.NewUser("test-user").WithCustom("country", "CHN")))
+	fmt.Print(client.Explain("ff-test-bool", fbclient.NewUser("test-user-3")))
+	// Output:
+	// flag "ff-evaluation-test" for user "test-user": "teamD" (rule match, variation 0918afd7-c0e3-4daf-af72-be62d8c92de0)
+	//   flag is on
+	//   individual targets: the user's key is not one of 1
+	//   rule 1 "True Rule": no match
+	//     graduated (absent) IsTrue "IsTrue": false
+	//   rule 2 "Equal Rule": match
+	//     country = "CHN" Equal "CHN": true
+	//   rule 2 "Equal Rule" serves "teamD" to everyone (variation 0918afd7-c0e3-4daf-af72-be62d8c92de0)
+	//   experiment: included: the flag sends every evaluation to experiments
+	// flag "ff-test-bool" for user "test-user-3": "false" (fall through all rules, variation 43a1b83b-18df-42a6-971c-b2518455d8f2)
+	//   flag is on
+	//   individual targets: the user's key is not one of 2
+	//   default rule serves by name = "test-user-3", bucket 0.645237626042217:
+	//      [0, 0.5] "true" (variation 18b369f8-453f-46d7-88cc-fe41d29ca6e3)
+	//    > [0.5, 1] "false" (variation 43a1b83b-18df-42a6-971c-b2518455d8f2)
+	//   experiment: included: the flag sends every evaluation to experiments
+}
+
 func ExampleClient_AllVariations() {
 	client := offlineClient()
 	defer client.Close()

@@ -77,7 +77,8 @@ func TestFeatBitFixture(t *testing.T) {
 
 	t.Run("json", func(t *testing.T) {
 		type payload struct {
-			Code int `json:"code"`
+			Code   int    `json:"code"`
+			Reason string `json:"reason"`
 		}
 		p, d := JSONVariationDetail(c, "ff-test-json", u1, payload{})
 		assert.Equal(t, 200, p.Code)

@@ -70,7 +70,10 @@ func ExampleClient_WithContext() {
 	flags := client.WithContext(ctx)
 	user := fbclient.NewUser("test-user-2").WithCustom("country", "fr")
 	fmt.Println(flags.IntVariation("ff-test-number", user, 0))
-	type prize struct{ Code int }
+	type prize struct {
+		Code   int
+		Reason string
+	}
 	fmt.Println(fbclient.JSONVariation(flags, "ff-test-json", user, prize{}).Code)
 	// Output:
 	// end span(ff-test-number, request r-42) reason: rule match

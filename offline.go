@@ -40,7 +40,7 @@ func (c *Client) loadOffline() (*fileSource, error) {
 	default:
 		ds = &wire.DataSync{EventType: wire.EventFull}
 	}
-	c.store.apply(ds)
+	c.warnProblems(c.store.apply(ds))
 	c.syncs.applied(true)
 	if src != nil {
 		c.log.Info("fbclient: loaded offline data", "file", r.DataFile, "flags", len(ds.FeatureFlags), "segments", len(ds.Segments))

@@ -3,6 +3,7 @@ package fbclient
 import (
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -57,19 +58,73 @@ var opCodes = map[string]opCode{
 	"LessEqualThan":   opLessEqual,
 }
 
-// regexTimeout bounds one regular-expression match, so a pattern that backtracks
-// catastrophically cannot hang a request. A timed-out match is a false condition.
-const regexTimeout = 100 * time.Millisecond
+// opNames are the operator names of FeatBit's conditions, by code.
+var opNames = func() [opNotInSegment + 1]string {
+	var names [opNotInSegment + 1]string
+	for name, op := range opCodes {
+		names[op] = name
+	}
+	names[opInSegment] = wire.SegmentIn
+	names[opNotInSegment] = wire.SegmentNotIn
+	return names
+}()
+
+// Regular expressions backtrack, so a hostile pattern could hold a request for seconds. Two
+// bounds apply. regexTimeout is regexp2's MatchTimeout for one match; regexp2 checks it
+// against a clock that ticks every 100 ms, so a match is in effect cut off after 100 to
+// 200 ms. regexBudget bounds the time one evaluation spends in regular expressions in total:
+// once the matches of an evaluation have taken that long, its remaining regular-expression
+// conditions are not matched. One evaluation therefore spends at most about
+// regexBudget + 200 ms in regular expressions, and a pattern that times out costs one
+// cut-off match. A timed-out or skipped match makes the condition false, MatchRegex and
+// NotMatchRegex alike, as the error path of FeatBit's evaluation server does.
+const (
+	regexTimeout = 100 * time.Millisecond
+	regexBudget  = 100 * time.Millisecond
+)
+
+// flaw says why a condition can never be true, for Explain and FlagProblems.
+type flaw uint8
+
+const (
+	flawNone          flaw = iota
+	flawUnknownOp          // the operator is not one of FeatBit's
+	flawNullValue          // the condition's value is JSON null
+	flawBadRegex           // the pattern does not compile
+	flawBadList            // an IsOneOf/NotOneOf or segment value is not a JSON list of strings
+	flawBadNumber          // a numeric operator's value is not a number
+	flawNestedSegment      // a segment condition inside a segment rule
+)
+
+func (f flaw) String() string {
+	switch f {
+	case flawUnknownOp:
+		return "unknown operator"
+	case flawNullValue:
+		return "the value is null"
+	case flawBadRegex:
+		return "invalid regular expression"
+	case flawBadList:
+		return "the value is not a JSON list of strings"
+	case flawBadNumber:
+		return "the value is not a number"
+	case flawNestedSegment:
+		return "segment conditions are not allowed in a segment rule"
+	}
+	return ""
+}
 
 // condition is a compiled condition.
 type condition struct {
 	op      opCode
+	flaw    flaw
 	attr    attrSelector
-	operand string
+	opName  string // the operator as FeatBit names it
+	operand string // the condition's value as received
 	head    uint64 // head8(operand)
 	num     float64
 	set     keyMap
-	re      *regexp2.Regexp
+	re      *regex
 
 	// segmentIDs are the ids of a segment condition, in order; segments are the ones found
 	// in the snapshot (missing and archived segments are left out).
@@ -77,61 +132,88 @@ type condition struct {
 	segments   []*segment
 }
 
+// regex is a compiled pattern. timedOut is set by the first match that times out, and
+// reported when the client has reported it, so that it reports the pattern once.
+type regex struct {
+	re       *regexp2.Regexp
+	pattern  string
+	timedOut atomic.Bool
+	reported atomic.Bool
+}
+
 // compileCondition compiles c. Segment conditions are recognized by property, as on
 // FeatBit's evaluation server; allowSegments is false inside segment rules, where they are
-// never true.
+// never true. A condition that can never be true compiles to opFalse with its flaw.
 func compileCondition(c *wire.Condition, allowSegments bool) condition {
 	if c.Property == wire.SegmentIn || c.Property == wire.SegmentNotIn {
-		if !allowSegments {
-			return condition{op: opFalse}
-		}
 		op := opInSegment
 		if c.Property == wire.SegmentNotIn {
 			op = opNotInSegment
 		}
+		cond := condition{op: op, opName: opNames[op], operand: c.Value}
+		if !allowSegments {
+			cond.op, cond.flaw = opFalse, flawNestedSegment
+			return cond
+		}
 		ids, ok := parseStringArray(c.Value)
-		if !ok {
-			return condition{op: opFalse}
+		if !ok || c.ValueNull {
+			cond.op, cond.flaw = opFalse, flawBadList
+			return cond
 		}
 		if ids == nil {
 			ids = []string{}
 		}
-		return condition{op: op, segmentIDs: ids}
+		cond.segmentIDs = ids
+		return cond
 	}
 
-	op := opCodes[c.Op]
-	if c.ValueNull {
-		// FeatBit's evaluation server: a null value makes every operator false.
-		return condition{op: opFalse}
+	op, known := opCodes[c.Op]
+	cond := condition{op: op, opName: c.Op, attr: newAttrSelector(c.Property), operand: c.Value}
+	if known {
+		cond.opName = opNames[op] // shared, so the received string can be freed
 	}
-	cond := condition{op: op, attr: newAttrSelector(c.Property), operand: c.Value, head: head8(c.Value)}
+	switch {
+	case !known:
+		cond.op, cond.flaw = opFalse, flawUnknownOp
+		return cond
+	case c.ValueNull:
+		// FeatBit's evaluation server: a null value makes every operator false.
+		cond.op, cond.flaw = opFalse, flawNullValue
+		return cond
+	}
+	cond.head = head8(c.Value)
 	switch op {
 	case opMatchRegex, opNotMatchRegex:
 		re, err := regexp2.Compile(utf16Pattern(c.Value), regexp2.None)
 		if err != nil {
 			// FeatBit's server fails the evaluation on an invalid pattern; both
 			// operators are false here.
-			return condition{op: opFalse}
+			cond.op, cond.flaw = opFalse, flawBadRegex
+			return cond
 		}
 		re.MatchTimeout = regexTimeout
-		cond.re = re
+		cond.re = &regex{re: re, pattern: c.Value}
 	case opIsOneOf, opNotOneOf:
 		values, ok := parseStringArray(c.Value)
 		if !ok {
-			return condition{op: opFalse}
+			cond.op, cond.flaw = opFalse, flawBadList
+			return cond
 		}
 		if values == nil {
 			// A JSON null list: IsOneOf is false, NotOneOf is true.
 			if op == opIsOneOf {
-				return condition{op: opFalse}
+				cond.op = opFalse
+			} else {
+				cond.op = opTrue
 			}
-			return condition{op: opTrue}
+			return cond
 		}
 		cond.set = newKeySet(values)
 	case opBigger, opBiggerEqual, opLess, opLessEqual:
 		n, ok := parseNumber(c.Value)
 		if !ok {
-			return condition{op: opFalse}
+			cond.op, cond.flaw = opFalse, flawBadNumber
+			return cond
 		}
 		cond.num = n
 	}
@@ -179,7 +261,7 @@ func (c *condition) match(ec *evalCtx) bool {
 	case opInSegment, opNotInSegment:
 		in := false
 		for _, s := range c.segments {
-			if s.contains(ec.u) {
+			if s.contains(ec) {
 				in = true
 				break
 			}
@@ -225,9 +307,9 @@ func (c *condition) match(ec *evalCtx) bool {
 	case opEndsWith:
 		return strings.HasSuffix(v, c.operand)
 	case opMatchRegex, opNotMatchRegex:
-		ok, err := matchRegex(c.re, v)
-		if err != nil {
-			// A timeout: the condition is false either way.
+		ok, done := ec.matchRegex(c.re, v)
+		if !done {
+			// Timed out, or no budget left: the condition is false either way.
 			return false
 		}
 		return ok == (c.op == opMatchRegex)
@@ -243,9 +325,9 @@ func (c *condition) match(ec *evalCtx) bool {
 		}
 		return in == (c.op == opIsOneOf)
 	case opIsTrue:
-		return strings.EqualFold(v, "true")
+		return equalFoldASCII(v, "true")
 	case opIsFalse:
-		return strings.EqualFold(v, "false")
+		return equalFoldASCII(v, "false")
 	case opBigger, opBiggerEqual, opLess, opLessEqual:
 		var n float64
 		var ok bool
@@ -307,6 +389,26 @@ func utf16Pattern(pattern string) string {
 	return b.String()
 }
 
+// matchRegex matches v against r within the evaluation's regular-expression budget. done
+// is false when the match timed out, which marks r and the evaluation, or was not tried
+// because the budget is spent.
+func (ec *evalCtx) matchRegex(r *regex, v string) (matched, done bool) {
+	if ec.regexSpent >= regexBudget {
+		return false, false
+	}
+	start := time.Now()
+	ok, err := matchRegex(r.re, v)
+	ec.regexSpent += time.Since(start)
+	if err != nil {
+		if !r.timedOut.Load() {
+			r.timedOut.Store(true)
+		}
+		ec.regexTimedOut = true
+		return false, false
+	}
+	return ok, true
+}
+
 // matchRegex matches v as .NET would. Values without characters outside the BMP, nearly
 // all, are matched as they are.
 func matchRegex(re *regexp2.Regexp, v string) (bool, error) {
@@ -330,4 +432,26 @@ func hasSupplementary(s string) bool {
 		}
 	}
 	return false
+}
+
+// equalFoldASCII reports whether s equals lower, an ASCII lower-case string, under .NET's
+// StringComparison.OrdinalIgnoreCase, the comparison of FeatBit's evaluation server. .NET
+// upper-cases each UTF-16 unit with its simple mapping, except that it leaves U+0131 'ı' and
+// U+017F 'ſ' alone, the only characters outside ASCII whose upper case is in ASCII: against
+// an ASCII string, only ASCII letters compare case-insensitively. Go's strings.EqualFold
+// folds more ("falſe" is "false" there, and the Kelvin sign is "k").
+func equalFoldASCII(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }

@@ -139,35 +139,101 @@ func TestOperators(t *testing.T) {
 }
 
 // A pattern that backtracks catastrophically times out and is false, rather than hanging
-// the request.
+// the request, for MatchRegex and NotMatchRegex alike.
 func TestRegexTimeout(t *testing.T) {
-	hostile := `^(a+)+$`
-	input := strings.Repeat("a", 40) + "!"
 	for _, op := range []string{"MatchRegex", "NotMatchRegex"} {
-		c := compileCondition(&wire.Condition{Property: "attr", Op: op, Value: hostile}, true)
-		_, err := c.re.MatchString(input)
-		assert.Error(t, err, "the match is cut off by the timeout")
-		u := NewUser("k").WithCustom("attr", input)
-		assert.False(t, c.match(&evalCtx{u: &u}), op)
+		c := compileCondition(&wire.Condition{Property: "attr", Op: op, Value: `^(a+)+$`}, true)
+		u := NewUser("k").WithCustom("attr", hostileInput)
+		ec := evalCtx{u: &u}
+		assert.False(t, c.match(&ec), op)
+		assert.True(t, ec.regexTimedOut, "the timeout is noted for the client to report")
+		assert.True(t, c.re.timedOut.Load())
 	}
 }
 
+// Attribute names as FeatBit's evaluation server reads them (protocol 6.1): "keyId" and
+// "name" exactly are the built-ins; every other name, whatever its case, is a custom
+// attribute, case-sensitive, and reads "" when the user does not have it.
 func TestBuiltInAttributes(t *testing.T) {
-	u := NewUser("the-key").WithName("The Name").WithCustom("keyId", "custom-key").WithCustom("plan", "pro")
+	u := NewUser("the-key").WithName("The Name").WithCustom("keyId", "custom-key").WithCustom("plan", "pro").
+		WithCustom("Name", "Zed custom").WithCustom("key", "custom key")
 	cases := []struct {
 		property, want string
 	}{
-		{"keyId", "the-key"}, {"key", "the-key"}, {"KeyId", "the-key"}, {"name", "The Name"},
-		{"Name", "The Name"}, {"plan", "pro"}, {"Plan", ""}, {"missing", ""}, {"", ""},
+		{"keyId", "the-key"},   // built-in, not the custom "keyId"
+		{"name", "The Name"},   // built-in
+		{"key", "custom key"},  // a custom attribute
+		{"Name", "Zed custom"}, // a custom attribute
+		{"KeyId", ""},          // custom, absent
+		{"keyid", ""},          // custom, absent
+		{"NAME", ""},           // custom, absent
+		{"plan", "pro"},        // custom
+		{"Plan", ""},           // custom names are case-sensitive
+		{"missing", ""},        // absent
+		{"", ""}, {" ", ""},    // blank
+		{"\t", ""}, {"keyId ", ""}, // blank; a name with a space is custom
 	}
 	for _, c := range cases {
 		sel := newAttrSelector(c.property)
-		assert.Equal(t, c.want, (&evalCtx{u: &u}).value(&sel), c.property)
+		assert.Equal(t, c.want, (&evalCtx{u: &u}).value(&sel), "%q", c.property)
 	}
 	// The name defaults to the key.
 	anon := NewUser("k")
 	sel := newAttrSelector("name")
 	assert.Equal(t, "k", (&evalCtx{u: &anon}).value(&sel))
+
+	// The issue's example: a rule on "Name" reads the custom property, as the server does.
+	w := stringFlag("edge", "none", "by-Name")
+	w.Rules = []wire.Rule{{Name: "by Name", Conditions: []wire.Condition{{Property: "Name", Op: "Equal", Value: "Zed custom"}},
+		Variations: []wire.RolloutVariation{{ID: "v1", Rollout: []float64{0, 1}}}}}
+	f := compileFlag(&w, 1, nil)
+	edge := NewUser("edge-custom-name").WithCustom("Name", "Zed custom")
+	assert.Equal(t, "by-Name", evaluate(f, &edge).v.value)
+	named := NewUser("edge-custom-name").WithName("Zed custom")
+	assert.Equal(t, "none", evaluate(f, &named).v.value, "the built-in name is not \"Name\"")
+
+	// A dispatch key "Name" hashes the custom property too; users without it share the
+	// bucket of the flag key alone.
+	w = stringFlag("by-name", "a", "b")
+	w.Fallthrough = wire.Fallthrough{DispatchKey: "Name", Variations: []wire.RolloutVariation{
+		{ID: "v0", Rollout: []float64{0, 0.5}}, {ID: "v1", Rollout: []float64{0.5, 1}}}}
+	f = compileFlag(&w, 1, nil)
+	for _, key := range []string{"a", "b", "c", "d"} {
+		for _, u := range []User{NewUser(key).WithName(key + "-name"), NewUser(key).WithCustom("Name", key)} {
+			attr, _ := u.Custom("Name")
+			want := "a"
+			if bucket("by-name"+attr) > 0.5 {
+				want = "b"
+			}
+			assert.Equal(t, want, evaluate(f, &u).v.value, "%s", key)
+		}
+	}
+}
+
+// IsTrue and IsFalse compare as .NET's OrdinalIgnoreCase does on FeatBit's server: ASCII
+// letters in any case, and nothing else: U+017F (long s) is not "s" and the Kelvin sign is
+// not "k", though Go's strings.EqualFold folds both.
+func TestIsTrueIsFalseFolding(t *testing.T) {
+	cases := []struct {
+		op, value string
+		want      bool
+	}{
+		{"IsTrue", "true", true}, {"IsTrue", "TRUE", true}, {"IsTrue", "tRuE", true},
+		{"IsFalse", "false", true}, {"IsFalse", "FALSE", true}, {"IsFalse", "fAlSe", true},
+		{"IsFalse", "falſe", false}, {"IsFalse", "FALſE", false}, // U+017F
+		{"IsTrue", "truе", false}, // Cyrillic е
+		{"IsTrue", "ｔｒｕｅ", false}, // full-width
+		{"IsTrue", " true", false}, {"IsTrue", "true ", false}, {"IsTrue", "true\x00", false},
+		{"IsTrue", "tru", false}, {"IsTrue", "truee", false}, {"IsFalse", "true", false},
+		{"IsTrue", "1", false}, {"IsFalse", "0", false}, {"IsTrue", "yes", false},
+	}
+	for _, c := range cases {
+		assert.Equal(t, c.want, matchOp(c.op, c.op, c.value, false), "%s on %q", c.op, c.value)
+	}
+	assert.True(t, strings.EqualFold("falſe", "false"), "Go's folding differs from .NET's here")
+	// The typed conversions read booleans the same way.
+	assert.False(t, newVariation("id", "falſe", typeString).boolOK)
+	assert.True(t, newVariation("id", "FaLsE", typeString).boolOK)
 }
 
 func TestSegmentConditions(t *testing.T) {

@@ -1,11 +1,7 @@
 package fbclient
 
-import (
-	"errors"
-	"fmt"
-)
-
-// Reason says why an evaluation returned its value. The strings are those of FeatBit's SDKs.
+// Reason says why an evaluation returned its value. The strings are those of FeatBit's SDKs,
+// and "flag archived" that of FeatBit's evaluation server.
 type Reason uint8
 
 // Reasons. The first four are successful evaluations; the others return the caller's default.
@@ -15,10 +11,11 @@ const (
 	ReasonRuleMatch                          // a targeting rule matched
 	ReasonFallthrough                        // no target or rule matched; the default rule served
 	ReasonClientNotReady                     // no data set has been received yet
-	ReasonFlagNotFound                       // no such flag, or the flag is archived
+	ReasonFlagNotFound                       // no such flag
 	ReasonUserNotSpecified                   // the user's key is blank
 	ReasonWrongType                          // the served value does not convert to the requested type
 	ReasonError                              // the flag cannot be evaluated (malformed definition)
+	ReasonFlagArchived                       // the flag is archived
 )
 
 var reasonStrings = [...]string{
@@ -31,6 +28,7 @@ var reasonStrings = [...]string{
 	ReasonUserNotSpecified: "user not specified",
 	ReasonWrongType:        "wrong type",
 	ReasonError:            "error in evaluation",
+	ReasonFlagArchived:     "flag archived",
 }
 
 // String returns FeatBit's reason string, such as "target match".
@@ -46,27 +44,6 @@ func (r Reason) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
 
 // Fallback reports whether the reason means the caller's default was returned.
 func (r Reason) Fallback() bool { return r >= ReasonClientNotReady }
-
-// Errors. Evaluation errors are reported in EvalDetail.Err; match them with errors.Is.
-var (
-	// ErrInvalidConfig is wrapped by every error New returns for a bad Config.
-	ErrInvalidConfig = errors.New("fbclient: invalid config")
-	// ErrClientNotReady: no data set has been received yet.
-	ErrClientNotReady = errors.New("fbclient: evaluation called before the client is initialized")
-	// ErrFlagNotFound: the flag does not exist or is archived.
-	ErrFlagNotFound = errors.New("fbclient: feature flag not found")
-	// ErrInvalidUser: the user's key is blank.
-	ErrInvalidUser = errors.New("fbclient: invalid user")
-	// ErrWrongType: the served value does not convert to the requested type.
-	ErrWrongType = errors.New("fbclient: flag type doesn't match the request")
-	// ErrEvaluation: the flag's definition cannot be evaluated.
-	ErrEvaluation = errors.New("fbclient: evaluation failed")
-	// ErrInitializationFailed: the server rejected the credentials; the client will not
-	// initialize.
-	ErrInitializationFailed = errors.New("fbclient: initialization failed")
-	// ErrClosed: the client has been closed.
-	ErrClosed = errors.New("fbclient: client closed")
-)
 
 // EvalDetail is the full result of an evaluation.
 type EvalDetail struct {
@@ -85,10 +62,7 @@ type EvalDetail struct {
 	// that served it gives this variation a share of users between 0 and 100%.
 	Split bool `json:"split"`
 	// Err is nil on success; on fallback it matches one of ErrClientNotReady,
-	// ErrFlagNotFound, ErrInvalidUser, ErrWrongType or ErrEvaluation with errors.Is.
+	// ErrFlagNotFound (ErrFlagArchived too), ErrInvalidUser, ErrWrongType or ErrEvaluation
+	// with errors.Is.
 	Err error `json:"-"`
 }
-
-// wrapEvalError returns an ErrEvaluation with a description, built once at compile time so
-// evaluation never allocates for it.
-func wrapEvalError(msg string) error { return fmt.Errorf("%w: %s", ErrEvaluation, msg) }

@@ -192,6 +192,7 @@ func (c *Client) commit(ds *wire.DataSync, f Fetch) {
 		c.listeners.emit(Event{Type: EventNetworkFetchCached, Time: now, Message: "patch applied", Fetch: &f})
 	}
 	c.emitStatus(change)
+	c.warnProblems(res)
 	if res.initialized || (warm && res.full) {
 		c.markReady()
 	}

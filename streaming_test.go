@@ -312,7 +312,7 @@ func TestStreamingPushIsVisible(t *testing.T) {
 
 	srv.ArchiveFlag("f")
 	w.find(t, "the archived flag", func(e Event) bool {
-		return changed("f")(e) && c.VariationDetail("f", anyUser, "").Reason == ReasonFlagNotFound
+		return changed("f")(e) && c.VariationDetail("f", anyUser, "").Reason == ReasonFlagArchived
 	})
 	assert.Equal(t, 1, srv.Stats().StreamsAccepted, "one connection did it all")
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // User is the end user a flag is evaluated for: a key (FeatBit's keyId), a display name and
@@ -13,9 +14,10 @@ import (
 // leaves the receiver unchanged, so one User can be shared by goroutines and reused across
 // evaluations.
 //
-// Rules and percentage rollouts read attributes by name: "keyId" (also "key") is the key,
-// "name" is the name, and every other name is a custom attribute, matched case-sensitively.
-// An attribute the user does not have reads as "", as on FeatBit's evaluation server.
+// Rules and percentage rollouts read attributes by name, exactly as FeatBit's evaluation
+// server does: "keyId" is the key, "name" is the name, and every other name ("key", "KeyId",
+// "Name", ...) is a custom attribute, matched case-sensitively. An attribute the user does
+// not have reads as "".
 type User struct {
 	key   string
 	name  string
@@ -47,9 +49,10 @@ func (u User) WithName(name string) User {
 }
 
 // WithCustom returns a copy of u with the custom attribute name set to value, replacing an
-// earlier value of the same name. The names "keyId", "key" and "name" (in any case) are
-// reserved for the built-in attributes: conditions on them read the key and the name, so a
-// custom attribute with such a name is sent to FeatBit but never used by evaluation.
+// earlier value of the same name. The exact names "keyId" and "name" belong to the built-in
+// attributes: conditions on them read the key and the name, so a custom attribute with one
+// of these names is sent to FeatBit but never used by evaluation. Any other name, "Name" or
+// "key" included, is an ordinary custom attribute.
 func (u User) WithCustom(name, value string) User {
 	num, isNum := parseNumber(value)
 	a := attribute{name: name, value: value, head: head8(value), num: num, isNum: isNum}
@@ -140,20 +143,31 @@ type attrSelector struct {
 	name string
 }
 
-// newAttrSelector resolves an attribute name from a condition or dispatch key. The built-in
-// names are FeatBit's "keyId" and "name"; the aliases "key", "keyid" (any case) and "Name"
-// that FeatBit's SDKs also accept resolve to the same built-ins.
+// newAttrSelector resolves an attribute name from a condition or dispatch key as FeatBit's
+// evaluation server does: a blank name reads "", the exact names "keyId" and "name" are the
+// built-ins, and every other name is a custom attribute. (FeatBit's Go and Python SDKs also
+// map "key" and any case of "keyid" and "name" to the built-ins; the server does not.)
 func newAttrSelector(name string) attrSelector {
-	if strings.TrimSpace(name) == "" {
-		return attrSelector{kind: attrBlank, slot: -1}
-	}
-	switch strings.ToLower(name) {
-	case "keyid", "key":
+	switch {
+	case strings.TrimSpace(name) == "":
+		return attrSelector{kind: attrBlank, slot: -1, name: name}
+	case name == "keyId":
 		return attrSelector{kind: attrKey, slot: -1}
-	case "name":
+	case name == "name":
 		return attrSelector{kind: attrName, slot: -1}
 	}
 	return attrSelector{kind: attrCustom, slot: -1, name: name}
+}
+
+// String returns the attribute name as a condition or dispatch key gives it.
+func (s *attrSelector) String() string {
+	switch s.kind {
+	case attrKey:
+		return "keyId"
+	case attrName:
+		return "name"
+	}
+	return s.name
 }
 
 // maxSlots is the number of distinct custom attributes per flag whose lookups are cached
@@ -166,6 +180,12 @@ type evalCtx struct {
 	u     *User
 	found uint8                // bit i: slot i has been looked up
 	attr  [maxSlots]*attribute // the attribute of slot i, nil if the user does not have it
+
+	// regexSpent is the time spent matching regular expressions so far (see regexBudget),
+	// and regexTimedOut is set when one of them timed out. (A flag, not the pattern: a
+	// pointer read from here into the result would make the user escape to the heap.)
+	regexSpent    time.Duration
+	regexTimedOut bool
 }
 
 // custom returns the user's attribute for a custom selector, nil if the user does not
@@ -267,7 +287,7 @@ func parseInfinity(s string) (float64, bool) {
 	case strings.HasPrefix(s, "+"):
 		s = s[1:]
 	}
-	if strings.EqualFold(s, "Infinity") {
+	if equalFoldASCII(s, "infinity") {
 		return math.Inf(int(sign)), true
 	}
 	return 0, false

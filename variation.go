@@ -3,13 +3,15 @@ package fbclient
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"sort"
+	"strings"
 )
 
 // evaluate looks the flag up in the current snapshot and evaluates it, with FeatBit's SDK
-// order of checks: client ready, flag exists, user valid, then the flag's rules.
+// order of checks: client ready, then those of snapshot.evaluate.
 func (c *Client) evaluate(key string, u *User) (*flag, result) {
 	if c == nil {
 		return nil, result{reason: ReasonClientNotReady, err: ErrClientNotReady}
@@ -18,14 +20,12 @@ func (c *Client) evaluate(key string, u *User) (*flag, result) {
 	if snap == nil {
 		return nil, result{reason: ReasonClientNotReady, err: ErrClientNotReady}
 	}
-	f := snap.flag(key)
-	if f == nil {
-		return nil, result{reason: ReasonFlagNotFound, err: ErrFlagNotFound}
+	ec := evalCtx{u: u}
+	f, r := snap.evaluate(key, &ec)
+	if ec.regexTimedOut {
+		c.reportRegexTimeouts(f)
 	}
-	if !u.Valid() {
-		return f, result{reason: ReasonUserNotSpecified, err: ErrInvalidUser}
-	}
-	return f, evaluate(f, u)
+	return f, r
 }
 
 var wrongType = result{reason: ReasonWrongType, err: ErrWrongType}
@@ -263,8 +263,13 @@ func (c *Client) float64VariationDetail(ctx context.Context, key string, user *U
 }
 
 // JSONVariation decodes the flag's value into a new T with encoding/json and returns it, or
-// defaultValue if the flag cannot be evaluated or its value does not decode into T
-// (ReasonWrongType). Any flag type can be decoded; json flags are the usual case:
+// defaultValue if the flag cannot be evaluated or its value does not fit T
+// (ReasonWrongType). The decoding is strict, so that a typo in a flag's value cannot pass as
+// zeros: a key that T has no field for, a JSON null, or anything after the value is a
+// mismatch. A key that the value does not have leaves its field at its zero value; to
+// require keys or check values, give T (or *T) a method Validate() error, which is called
+// after decoding: an error from it is a mismatch too. Any flag type can be decoded; json
+// flags are the usual case:
 //
 //	type Banner struct{ Text string; Color string }
 //	banner := fbclient.JSONVariation(client, "banner", user, Banner{Text: "Welcome"})
@@ -277,8 +282,8 @@ func JSONVariation[T any](c Evaluator, flagKey string, user User, defaultValue T
 }
 
 // JSONVariationDetail is JSONVariation with the reason for the result. The detail's Value
-// is the served JSON text, "" on fallback; on a decoding failure Err matches ErrWrongType
-// and wraps the decoder's error.
+// is the served JSON text, "" on fallback; when the value does not fit T, Err matches
+// ErrWrongType and wraps the decoder's (or Validate's) error.
 func JSONVariationDetail[T any](c Evaluator, flagKey string, user User, defaultValue T) (T, EvalDetail) {
 	return jsonVariation(c, methodJSONDetail, flagKey, user, defaultValue)
 }
@@ -305,13 +310,38 @@ func jsonDetail[T any](c *Client, flagKey string, user User, defaultValue T) (T,
 		return defaultValue, detail(flagKey, &r, "")
 	}
 	var out T
-	if err := json.Unmarshal([]byte(r.v.value), &out); err != nil {
+	if err := decodeJSON(r.v.value, &out); err != nil {
 		r = result{reason: ReasonWrongType, err: fmt.Errorf("%w: %w", ErrWrongType, err)}
 		return defaultValue, detail(flagKey, &r, "")
 	}
 	c.record(f, &r, &user)
 	return out, detail(flagKey, &r, r.v.value)
 }
+
+// decodeJSON decodes a flag's value into out for JSONVariation: unknown keys, null and
+// trailing data are errors, and out's Validate method, if it has one, has the last word.
+func decodeJSON[T any](value string, out *T) error {
+	if strings.Trim(value, " \t\r\n") == "null" {
+		return errNullJSON
+	}
+	dec := json.NewDecoder(strings.NewReader(value))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(out); err != nil {
+		return err
+	}
+	if strings.Trim(value[dec.InputOffset():], " \t\r\n") != "" {
+		return errTrailingJSON
+	}
+	if v, ok := any(out).(interface{ Validate() error }); ok {
+		return v.Validate()
+	}
+	return nil
+}
+
+var (
+	errNullJSON     = errors.New("the value is null")
+	errTrailingJSON = errors.New("data after the JSON value")
+)
 
 // AllFlags is the evaluation of every flag for one user, sorted by flag key. Marshaled to
 // JSON it is the bootstrap array FeatBit's client-side SDKs accept:

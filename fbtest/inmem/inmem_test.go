@@ -2,6 +2,7 @@ package inmem_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -85,7 +86,7 @@ func TestFlagsChangeWhileTheClientRuns(t *testing.T) {
 	if !td.ArchiveFlag("banner") || td.ArchiveFlag("nope") {
 		t.Error("ArchiveFlag result")
 	}
-	if d := client.VariationDetail("banner", bob, "none"); d.Reason != fbclient.ReasonFlagNotFound {
+	if d := client.VariationDetail("banner", bob, "none"); d.Reason != fbclient.ReasonFlagArchived || !errors.Is(d.Err, fbclient.ErrFlagNotFound) {
 		t.Errorf("archived flag: %v", d.Reason)
 	}
 	if keys := receive(t, changed); !slices.Equal(keys, []string{"banner"}) {
