@@ -57,7 +57,7 @@ type TracingOptions struct {
 //	feature_flag.result.reason  disabled (flag off), split (percentage rollout),
 //	                            targeting_match (target or rule), default (default rule),
 //	                            error (fallback)
-//	error.type                  on fallback: provider_not_ready, flag_not_found,
+//	error.type                  on fallback: provider_not_ready, flag_not_found (archived too),
 //	                            targeting_key_missing, type_mismatch, parse_error (a flag
 //	                            that cannot be evaluated), general
 //	feature_flag.error.message  on fallback: the error's text
@@ -161,7 +161,7 @@ func errorType(r fbclient.Reason) string {
 	switch r {
 	case fbclient.ReasonClientNotReady:
 		return "provider_not_ready"
-	case fbclient.ReasonFlagNotFound:
+	case fbclient.ReasonFlagNotFound, fbclient.ReasonFlagArchived:
 		return "flag_not_found"
 	case fbclient.ReasonUserNotSpecified:
 		return "targeting_key_missing"

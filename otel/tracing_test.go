@@ -34,6 +34,7 @@ func testFlags() *inmem.TestData {
 		fbtest.Flag("split").Strings("a", "b").Rollout(50, 50),
 		fbtest.Flag("off").On(false).OffVariation(1),
 		fbtest.Flag("color").Strings("red", "blue").Fallthrough(1),
+		fbtest.Flag("archived").Archived(),
 	)
 }
 
@@ -74,12 +75,14 @@ func TestTracingEvents(t *testing.T) {
 	cc.BoolVariation("missing", alice, false)
 	cc.IntVariation("color", alice, 0)
 	cc.BoolVariation("target", fbclient.NewUser(" "), false)
+	_, ad := cc.BoolVariationDetail("archived", alice, false)
+	require.Equal(t, fbclient.ReasonFlagArchived, ad.Reason)
 	span.End()
 
 	spans := rec.Ended()
 	require.Len(t, spans, 1, "no span of its own by default")
 	evs := spans[0].Events()
-	require.Len(t, evs, 8)
+	require.Len(t, evs, 9)
 	ok := func(key string, variation int, reason string) map[string]string {
 		return map[string]string{"feature_flag.key": key, "feature_flag.provider.name": "FeatBit",
 			"feature_flag.result.variant": fbtest.VariationID(key, variation), "feature_flag.result.reason": reason}
@@ -98,6 +101,7 @@ func TestTracingEvents(t *testing.T) {
 		fallback("missing", "flag_not_found", fbclient.ErrFlagNotFound.Error()),
 		fallback("color", "type_mismatch", fbclient.ErrWrongType.Error()),
 		fallback("target", "targeting_key_missing", fbclient.ErrInvalidUser.Error()),
+		fallback("archived", "flag_not_found", ad.Err.Error()),
 	}
 	for i, e := range evs {
 		assert.Equal(t, "feature_flag.evaluation", e.Name)
