@@ -17,6 +17,7 @@ const maxPatch = 64 << 10
 // item is one flag or segment of a data set, as stored.
 type item struct {
 	id   string // "f:" or "s:" and the item's id
+	env  string // its envId, "" if none
 	hash uint64 // of its JSON
 	raw  json.RawMessage
 }
@@ -36,12 +37,13 @@ func splitItems(data []byte) []item {
 	add := func(kind string, raws []json.RawMessage) bool {
 		for _, raw := range raws {
 			var id struct {
-				ID string `json:"id"`
+				ID    string `json:"id"`
+				EnvID string `json:"envId"`
 			}
 			if json.Unmarshal(raw, &id) != nil || id.ID == "" {
 				return false
 			}
-			items = append(items, item{id: kind + id.ID, hash: maphash.Bytes(itemSeed, raw), raw: raw})
+			items = append(items, item{id: kind + id.ID, env: id.EnvID, hash: maphash.Bytes(itemSeed, raw), raw: raw})
 		}
 		return true
 	}

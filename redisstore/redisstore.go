@@ -18,8 +18,9 @@
 // Redis layout, for prefix P and environment id E (the braces are a Cluster hash tag that
 // keeps both keys in one slot):
 //
-//	P:{E}:data     hash: "version" (the data set's version, Unix ms) and "data" (the full
-//	               data set as FeatBit's data-sync JSON); written whole by one script
+//	P:{E}:data     hash: "version" (the data set's version, Unix ms), "data" (the full
+//	               data set as FeatBit's data-sync JSON) and "savedAt" (when the writer's
+//	               client saved it, Unix ms); written whole by one script
 //	P:{E}:lease    string: the id of the Writer that may write; expires after LeaseTTL
 //	P:{E}:changed  channel: a Writer publishes the new version after every write
 package redisstore
@@ -135,4 +136,5 @@ func plainName(s string) bool {
 const (
 	fieldVersion = "version"
 	fieldData    = "data"
+	fieldSavedAt = "savedAt"
 )
