@@ -200,6 +200,11 @@ func (w *Writer) Save(ctx context.Context, ds *fbclient.DataSet) error {
 	return w.write(ctx, p)
 }
 
+// SaveInterval returns 0: a client whose Config.Cache is the Writer saves each change as soon
+// as the previous Save has returned, rather than at most once a second, so that readers get
+// it within milliseconds. A Save is one script run in Redis. fbclient calls it once, in New.
+func (w *Writer) SaveInterval() time.Duration { return 0 }
+
 // Follow makes the Writer hold the lease only while c is Ready, that is in sync with FeatBit:
 // when c turns Stale (its connection to FeatBit is lost), the Writer gives up the lease
 // within LeaseTTL/3, so that a Writer whose client is in sync takes over, and takes part again
