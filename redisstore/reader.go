@@ -32,7 +32,9 @@ import (
 //
 // The client keeps serving the last data set it applied in every case; a stored set older
 // than the one it serves is not applied. One DataSource may serve several clients: each Run
-// is independent.
+// is independent. A client of a DataSource may have a Config.Cache of its own (an
+// fbclient.FileCache) to start warm when Redis is unreachable at start; while it serves the
+// cached data set (DataSink.Version is 0), Run gives it the whole stored set, never a patch.
 type DataSource struct {
 	rdb  redis.UniversalClient
 	opts Options
