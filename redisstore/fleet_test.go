@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -245,4 +246,41 @@ func TestWriterFailoverThroughClients(t *testing.T) {
 	}
 	assert.Equal(t, []int64{v1, v2}, n.waitFor(t, v2), "each version written once, in order")
 	assert.Equal(t, 2, srv.Stats().StreamsAccepted)
+}
+
+// A reader client with a FileCache of its own starts warm when Redis is unreachable at start,
+// and takes the whole stored set when Redis is back.
+func TestReaderWarmStartFromFile(t *testing.T) {
+	leakCheck(t)
+	rs := startRedis(t)
+	srv := fbtest.NewTestServer(t)
+	srv.SetFlags(fbtest.Flag("banner").Strings("blue", "green").Fallthrough(0))
+	o := Options{EnvID: srv.EnvID(), CheckInterval: 20 * time.Millisecond, LeaseTTL: 150 * time.Millisecond}
+	newWriterClient(t, srv, rs.Client(), o)
+	user := fbclient.NewUser("u1")
+	file := filepath.Join(t.TempDir(), "flags.json")
+	reader := func() *fbclient.Client {
+		src, err := NewDataSource(rs.Client(), o)
+		require.NoError(t, err)
+		c, err := fbclient.New(fbclient.Config{DataSource: src, DisableEvents: true, StartWait: -1, Cache: fbclient.FileCache(file)})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	first := reader()
+	require.NoError(t, first.WaitForInitialization(testCtx(t)))
+	require.NoError(t, first.Close()) // saves the file, if not saved yet
+
+	rs.Stop()
+	c := reader()
+	st := c.Status()
+	require.True(t, st.FromCache)
+	assert.Equal(t, "blue", c.Variation("banner", user, "none"))
+
+	srv.SetFlags(fbtest.Flag("banner").Strings("blue", "green").Fallthrough(1))
+	rs.Start() // empty: the writer stores its data set again
+	require.NoError(t, c.WaitForInitialization(testCtx(t)))
+	st = waitStatus(t, c, "ready", isReady)
+	assert.False(t, st.FromCache)
+	assert.Equal(t, "green", c.Variation("banner", user, "none"))
 }
