@@ -141,3 +141,20 @@ func heap() uint64 {
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
 }
+
+// BenchmarkSplitItems measures what the Writer does with each data set it saves to make the
+// patch of the next change: split 100 flags into items with their ids and hashes.
+func BenchmarkSplitItems(b *testing.B) {
+	srv := fbtest.NewServer()
+	defer srv.Close()
+	srv.SetFlags(testFlags(100)...)
+	data, err := fullSet(b, srv).MarshalJSON()
+	require.NoError(b, err)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if splitItems(data) == nil {
+			b.Fatal("not split")
+		}
+	}
+}
