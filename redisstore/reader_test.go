@@ -189,10 +189,12 @@ func TestReaderFullSetWhenClientHoldsNone(t *testing.T) {
 	srv.SetFlags(testFlags(10)...) // enough flags for a change to travel as a patch
 	o := Options{EnvID: srv.EnvID(), CheckInterval: time.Hour}
 	w := newWriter(t, rs.Client(), o)
-	v1 := fullSet(t, srv)
-	require.NoError(t, w.Save(testCtx(t), v1))
 	s := newSink()
 	run(t, rs.Client(), o, s)
+	// Once subscribed, the reader checks a second time; from then on it hears every change.
+	s.waitUntil(t, "checked at start and once subscribed", func(st sinkState) bool { return st.failures == 2 })
+	v1 := fullSet(t, srv)
+	require.NoError(t, w.Save(testCtx(t), v1))
 	s.waitUntil(t, "ready", readyAt(v1.Version()))
 
 	srv.SetFlags(fbtest.Flag("f0").On(false))
