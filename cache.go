@@ -34,7 +34,8 @@ import (
 // no change is lost. Only a full data set from the source makes the client Ready and clears
 // Status.FromCache; the cache is saved only from then on.
 
-// cacheEvery is the shortest time between two saves.
+// cacheEvery is the shortest time between two saves, unless the Cache says otherwise (see
+// Cache).
 const cacheEvery = time.Second
 
 // cacheTimings are the cache writer's coalescing interval and clock; tests replace them.
@@ -70,9 +71,28 @@ type cacheWriter struct {
 }
 
 func newCacheWriter(c *Client, cache Cache, t cacheTimings) *cacheWriter {
+	if d, ok := saveInterval(cache); ok {
+		t.every = max(d, 0)
+	}
 	w := &cacheWriter{c: c, cache: cache, t: t, changed: make(chan struct{}, 1), done: make(chan struct{}), warned: map[string]bool{}}
 	w.ctx, w.stop = context.WithCancel(context.Background())
 	return w
+}
+
+// saveInterval returns the interval the cache asks for with a SaveInterval method (see
+// Cache), and whether it has one that returned. A panic counts as no method; it is not
+// logged, as the client's logger does not exist yet.
+func saveInterval(cache Cache) (d time.Duration, ok bool) {
+	si, has := cache.(interface{ SaveInterval() time.Duration })
+	if !has {
+		return 0, false
+	}
+	defer func() {
+		if recover() != nil {
+			d, ok = 0, false
+		}
+	}()
+	return si.SaveInterval(), true
 }
 
 // touch tells the writer that the data changed. It never blocks.

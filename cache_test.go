@@ -350,6 +350,55 @@ func TestCacheCoalescesSaves(t *testing.T) {
 	assert.Equal(t, 2, cache.count(), "twenty-one data sets, two saves")
 }
 
+// intervalCache is a recordingCache that asks for its own interval between saves.
+type intervalCache struct {
+	*recordingCache
+	every time.Duration
+}
+
+func (c intervalCache) SaveInterval() time.Duration { return c.every }
+
+// panickyIntervalCache is a recordingCache whose SaveInterval panics.
+type panickyIntervalCache struct{ *recordingCache }
+
+func (panickyIntervalCache) SaveInterval() time.Duration { panic("no interval") }
+
+// A Cache with a SaveInterval method sets the interval between saves: with 0, every change is
+// saved as soon as it is applied, with no wait.
+func TestCacheSaveInterval(t *testing.T) {
+	checkLeaks(t)
+	for _, tc := range []struct {
+		name  string
+		cache func(*recordingCache) Cache
+		wait  time.Duration // the wait after a save; 0: none
+	}{
+		{"zero", func(r *recordingCache) Cache { return intervalCache{r, 0} }, 0},
+		{"negative", func(r *recordingCache) Cache { return intervalCache{r, -time.Second} }, 0},
+		{"longer", func(r *recordingCache) Cache { return intervalCache{r, time.Minute} }, time.Minute},
+		{"panics", func(r *recordingCache) Cache { return panickyIntervalCache{r} }, cacheEvery},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := fbtest.NewTestServer(t)
+			srv.SetFlags(fbtest.Flag("a").On(true))
+			rec := newRecordingCache()
+			k := newCacheClock()
+			_, w := startClocked(t, srv, tc.cache(rec), k)
+			rec.next(t)
+			if tc.wait > 0 {
+				srv.SetFlags(fbtest.Flag("b").On(true))
+				assert.Equal(t, tc.wait, k.wait(t))
+				return
+			}
+			for i := range 3 {
+				srv.SetFlags(fbtest.Flag("f" + formatIndex(i)).On(true))
+				applied(t, w, srv)
+				assert.Equal(t, srv.DataVersion(), rec.next(t).Version(), "each change is saved")
+			}
+			assert.Empty(t, k.waits, "no wait between saves")
+		})
+	}
+}
+
 // A change still unsaved at Close is saved by Close.
 func TestCacheSavesAtClose(t *testing.T) {
 	checkLeaks(t)

@@ -182,8 +182,9 @@ type Config struct {
 	// Cache keeps the last full data set the client committed, so that the client can start
 	// warm when its source (FeatBit, or DataSource) gives no data at start: FileCache keeps
 	// it in a file, or bring your own Cache. The client saves the whole data set after each
-	// change from its source, at most about once a second, on a goroutine of its own, and
-	// once more at Close if the last change is not saved yet (within CloseTimeout). When
+	// change from its source, at most about once a second (unless the Cache asks for another
+	// interval, see Cache), on a goroutine of its own, and once more at Close if the last
+	// change is not saved yet (within CloseTimeout). When
 	// StartWait passes without data (at once, with a negative StartWait), New loads the
 	// cache, waiting for it up to StartWait (5 s with a negative StartWait), and serves its
 	// data set with state StateStale and Status.FromCache set until the source delivers a

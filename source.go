@@ -147,6 +147,15 @@ type DataSink interface {
 // A Cache keeps the last full data set a client committed. With Config.Cache set, a client
 // that gets no data from its source within Config.StartWait serves the cached data set
 // (state Stale, Status.FromCache) until its source delivers. FileCache is the built-in one.
+//
+// The client saves at most once a second. A Cache that wants every change at once, because
+// others read it (a shared store that readers follow), may have a method
+//
+//	SaveInterval() time.Duration
+//
+// which the client calls once, in New, for the shortest time between two saves: 0 (or less)
+// saves each change as soon as the previous Save has returned; changes made meanwhile are
+// still saved together.
 type Cache interface {
 	// Load returns the cached full data set, or an error if there is none that can be used;
 	// the client logs the error and starts without it. It should return when ctx is done. A

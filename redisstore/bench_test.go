@@ -14,10 +14,12 @@ import (
 )
 
 // BenchmarkPropagation measures how long a flag change takes from the fake FeatBit server to
-// 50 reader clients, each with its own Redis connection: the server stores the change, the
-// writer reads the full data set and saves it, and each reader is notified, reads the set and
-// applies it. One op is one change; p50-ms and p99-ms are over every reader of every change,
-// up to the moment the reader's EventFlagChanged listener runs.
+// 50 reader clients, each with its own Redis connection: the server pushes the change to the
+// writer client, whose Config.Cache is a Writer; the client commits it and saves the full
+// data set, which the Writer stores and publishes; each reader is notified and applies it.
+// One op is one change, made as soon as every reader has the previous one; p50-ms and p99-ms
+// are over every reader of every change, up to the moment the reader's EventFlagChanged
+// listener runs.
 func BenchmarkPropagation(b *testing.B) {
 	for _, n := range []int{1, 50} {
 		for _, flags := range []int{10, 100} {
@@ -30,12 +32,15 @@ func benchPropagation(b *testing.B, readers, nflags int) {
 	rs := startRedis(b)
 	srv := fbtest.NewServer()
 	defer srv.Close()
+	srv.SetFlags(testFlags(nflags)...)
 	o := Options{EnvID: srv.EnvID()}
 	w, err := NewWriter(rs.Client(), o)
 	require.NoError(b, err)
 	defer w.Close()
-	srv.SetFlags(testFlags(nflags)...)
-	require.NoError(b, w.Save(b.Context(), fullSet(b, srv)))
+	wc, err := fbclient.New(fbclient.Config{EnvSecret: srv.Secret(), StreamingURL: srv.StreamingURL(), DisableEvents: true, Cache: w})
+	require.NoError(b, err)
+	defer wc.Close() // before the Writer
+	w.Follow(wc)
 
 	seen := make(chan time.Time, readers)
 	for range readers {
@@ -48,7 +53,6 @@ func benchPropagation(b *testing.B, readers, nflags int) {
 	for i := range b.N {
 		start := time.Now()
 		srv.SetFlags(fbtest.Flag("f0").Strings("a", "b").Fallthrough((i + 1) % 2))
-		require.NoError(b, w.Save(b.Context(), fullSet(b, srv)))
 		for range readers {
 			lat = append(lat, (<-seen).Sub(start))
 		}
@@ -136,4 +140,21 @@ func heap() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
+}
+
+// BenchmarkSplitItems measures what the Writer does with each data set it saves to make the
+// patch of the next change: split 100 flags into items with their ids and hashes.
+func BenchmarkSplitItems(b *testing.B) {
+	srv := fbtest.NewServer()
+	defer srv.Close()
+	srv.SetFlags(testFlags(100)...)
+	data, err := fullSet(b, srv).MarshalJSON()
+	require.NoError(b, err)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if splitItems(data) == nil {
+			b.Fatal("not split")
+		}
+	}
 }

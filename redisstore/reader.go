@@ -32,7 +32,9 @@ import (
 //
 // The client keeps serving the last data set it applied in every case; a stored set older
 // than the one it serves is not applied. One DataSource may serve several clients: each Run
-// is independent.
+// is independent. A client of a DataSource may have a Config.Cache of its own (an
+// fbclient.FileCache) to start warm when Redis is unreachable at start; while it serves the
+// cached data set (DataSink.Version is 0), Run gives it the whole stored set, never a patch.
 type DataSource struct {
 	rdb  redis.UniversalClient
 	opts Options
@@ -108,7 +110,7 @@ type reader struct {
 	s       *DataSource
 	sink    fbclient.DataSink
 	log     *slog.Logger
-	applied int64  // version of the last data set applied; -1 before the first
+	applied int64  // version of the last data set applied; -1 before the first (see syncHeld)
 	failing bool   // sink.Failed was called since the last Apply
 	problem string // the last problem logged, so that each is logged once
 }
@@ -122,6 +124,7 @@ func (r *reader) check(ctx context.Context) (unreachable bool) {
 	if err != nil {
 		return r.fail(err)
 	}
+	r.syncHeld()
 	if v < r.applied && r.failing && writer {
 		return r.fail(fmt.Errorf("%w (key %s): Redis holds version %d, older than the %d served", ErrBadData, r.s.keys.data, v, r.applied))
 	}
@@ -158,6 +161,7 @@ func (r *reader) patch(msg string) bool {
 	if err != nil || r.failing {
 		return false
 	}
+	r.syncHeld()
 	if v <= r.applied {
 		return true
 	}
@@ -177,6 +181,17 @@ func (r *reader) patch(msg string) bool {
 	r.sink.Apply(ds, f)
 	r.applied = v
 	return true
+}
+
+// syncHeld forgets the version applied when the client holds no data set from this source,
+// which it tells with DataSink.Version 0 (while it serves a data set loaded from its
+// Config.Cache, for one): the reader then reads the full set instead of sending a patch or
+// nothing. An applied empty data set is of version 0 too, so only a positive version can be
+// lost.
+func (r *reader) syncHeld() {
+	if r.applied > 0 && r.sink.Version() == 0 {
+		r.applied = -1
+	}
 }
 
 // recovered records that the client has the stored data set again.

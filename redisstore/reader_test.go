@@ -60,6 +60,12 @@ func (s *sink) Version() int64 {
 	return s.versions[len(s.versions)-1]
 }
 
+// forget makes the sink report version 0, as a client does while it serves a data set loaded
+// from its Cache.
+func (s *sink) forget() {
+	s.report(func() { s.versions = append(s.versions, 0) })
+}
+
 func (s *sink) Started(fbclient.Fetch) {}
 
 func (s *sink) Failed(err error, _ fbclient.Fetch) {
@@ -172,6 +178,37 @@ func TestReaderFollowsWriter(t *testing.T) {
 	assert.Equal(t, 4, st.applied, "each data set applied once")
 	assert.Equal(t, 3, st.patches, "changes arrive as patches")
 	assert.Equal(t, 2, st.failures)
+}
+
+// A client that holds no data set from the source (DataSink.Version 0: it serves a cached
+// one) gets the full data set, not the patch the notification carries.
+func TestReaderFullSetWhenClientHoldsNone(t *testing.T) {
+	leakCheck(t)
+	rs := startRedis(t)
+	srv := fbtest.NewTestServer(t)
+	srv.SetFlags(testFlags(10)...) // enough flags for a change to travel as a patch
+	o := Options{EnvID: srv.EnvID(), CheckInterval: time.Hour}
+	w := newWriter(t, rs.Client(), o)
+	s := newSink()
+	run(t, rs.Client(), o, s)
+	// Once subscribed, the reader checks a second time; from then on it hears every change.
+	s.waitUntil(t, "checked at start and once subscribed", func(st sinkState) bool { return st.failures == 2 })
+	v1 := fullSet(t, srv)
+	require.NoError(t, w.Save(testCtx(t), v1))
+	s.waitUntil(t, "ready", readyAt(v1.Version()))
+
+	srv.SetFlags(fbtest.Flag("f0").On(false))
+	v2 := fullSet(t, srv)
+	require.NoError(t, w.Save(testCtx(t), v2))
+	st := s.waitUntil(t, "the change is applied", readyAt(v2.Version()))
+	require.Equal(t, 1, st.patches, "a reader that holds the version the patch starts from applies it")
+
+	s.forget()
+	srv.SetFlags(fbtest.Flag("f0").On(true))
+	v3 := fullSet(t, srv)
+	require.NoError(t, w.Save(testCtx(t), v3))
+	st = s.waitUntil(t, "the change is applied", readyAt(v3.Version()))
+	assert.Equal(t, 1, st.patches, "the full set, not the patch, is applied")
 }
 
 // A notification that never arrives is made up for by the periodic check.

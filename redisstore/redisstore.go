@@ -1,7 +1,8 @@
 // Package redisstore shares one FeatBit data set between many fbclient clients through Redis.
 //
 // A Writer is an fbclient.Cache: a client connected to FeatBit saves every full data set it
-// commits into Redis, and any client can load it to start warm when FeatBit is unreachable.
+// commits into Redis, at once (see Writer.SaveInterval), and any client can load it to start
+// warm when FeatBit is unreachable.
 // Any number of processes may run a Writer for the same environment; a lease in Redis lets one
 // of them write at a time, and another takes over when it dies.
 //
@@ -11,15 +12,16 @@
 // a missed notification. Evaluation stays in the client's memory.
 //
 // Both take the caller's redis.UniversalClient, so a single node, Sentinel and Cluster all
-// work, and both keep their keys under Options.Prefix and the environment's id, so several
+// work (only a single node is tested), and both keep their keys under Options.Prefix and the environment's id, so several
 // environments share one Redis. Nothing secret is stored: the data set holds flags and
 // segments only, and keys carry the environment id, never the env secret.
 //
 // Redis layout, for prefix P and environment id E (the braces are a Cluster hash tag that
 // keeps both keys in one slot):
 //
-//	P:{E}:data     hash: "version" (the data set's version, Unix ms) and "data" (the full
-//	               data set as FeatBit's data-sync JSON); written whole by one script
+//	P:{E}:data     hash: "version" (the data set's version, Unix ms), "data" (the full
+//	               data set as FeatBit's data-sync JSON) and "savedAt" (when the writer's
+//	               client saved it, Unix ms); written whole by one script
 //	P:{E}:lease    string: the id of the Writer that may write; expires after LeaseTTL
 //	P:{E}:changed  channel: a Writer publishes the new version after every write
 package redisstore
@@ -135,4 +137,5 @@ func plainName(s string) bool {
 const (
 	fieldVersion = "version"
 	fieldData    = "data"
+	fieldSavedAt = "savedAt"
 )

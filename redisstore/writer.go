@@ -27,7 +27,7 @@ import (
 // stored version is the one the patch starts from (see patch.go).
 //
 // KEYS: data, lease. ARGV: owner, lease TTL in ms, version, data, channel, the version the
-// patch starts from ("" for none), patch.
+// patch starts from ("" for none), patch, the time of the save (Unix ms).
 // Returns 1 written, 0 not newer than the stored set, -1 another writer holds the lease.
 var writeScript = redis.NewScript(`
 local holder = redis.call('GET', KEYS[2])
@@ -46,7 +46,7 @@ if redis.call('TYPE', KEYS[1]).ok == 'hash' then
   end
 end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'version', ARGV[3], 'data', ARGV[4])
+redis.call('HSET', KEYS[1], 'version', ARGV[3], 'data', ARGV[4], 'savedAt', ARGV[8])
 local msg = ARGV[3]
 if cur ~= nil and ARGV[6] ~= '' and cur == tonumber(ARGV[6]) then
   msg = ARGV[3] .. ' ' .. ARGV[6] .. ' ' .. ARGV[7]
@@ -115,6 +115,7 @@ type Writer struct {
 // Writer.mu.
 type pending struct {
 	version int64
+	savedAt time.Time // when the client saved it: DataSet.SavedAt
 	data    []byte
 	items   []item // its flags and segments, to make patches; nil if it cannot be split
 	stored  bool   // Redis is known to hold this version or a newer one
@@ -149,8 +150,10 @@ func NewWriter(rdb redis.UniversalClient, opts Options) (*Writer, error) {
 	return w, nil
 }
 
-// Load returns the data set stored in Redis. It fails with an error matching ErrNoData when
-// there is none, and ErrBadData when the stored value cannot be used.
+// Load returns the data set stored in Redis, with the time its writer's client saved it as
+// its SavedAt, which the client reports as Status.CachedAt after a warm start. It fails with
+// an error matching ErrNoData when there is none, and ErrBadData when the stored value cannot
+// be used.
 func (w *Writer) Load(ctx context.Context) (*fbclient.DataSet, error) {
 	ds, _, err := load(ctx, w.rdb, w.keys)
 	return ds, err
@@ -160,7 +163,8 @@ func (w *Writer) Load(ctx context.Context) (*fbclient.DataSet, error) {
 // the set is newer than the stored one. Otherwise it keeps the set and returns nil: the
 // Writer writes it if it takes the lease later. It returns an error if Redis cannot be
 // reached (the set is written when Redis is back, if this Writer then holds the lease), for
-// a patch, and ErrClosed after Close.
+// a patch, for a data set whose items belong to another environment than Options.EnvID
+// (which readers of this environment would otherwise serve), and ErrClosed after Close.
 func (w *Writer) Save(ctx context.Context, ds *fbclient.DataSet) error {
 	if !ds.Full() {
 		return errors.New("redisstore: Save takes a full data set, not a patch")
@@ -169,7 +173,16 @@ func (w *Writer) Save(ctx context.Context, ds *fbclient.DataSet) error {
 	if err != nil {
 		return fmt.Errorf("redisstore: encoding the data set: %w", err)
 	}
-	p := &pending{version: ds.Version(), data: b, items: splitItems(b)}
+	savedAt := ds.SavedAt()
+	if savedAt.IsZero() {
+		savedAt = time.Now()
+	}
+	p := &pending{version: ds.Version(), savedAt: savedAt, data: b, items: splitItems(b)}
+	for _, it := range p.items {
+		if it.env != "" && !strings.EqualFold(it.env, w.opts.EnvID) {
+			return fmt.Errorf("redisstore: the data set belongs to environment %s, not %s (Options.EnvID)", it.env, w.opts.EnvID)
+		}
+	}
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
@@ -186,6 +199,11 @@ func (w *Writer) Save(ctx context.Context, ds *fbclient.DataSet) error {
 	}
 	return w.write(ctx, p)
 }
+
+// SaveInterval returns 0: a client whose Config.Cache is the Writer saves each change as soon
+// as the previous Save has returned, rather than at most once a second, so that readers get
+// it within milliseconds. A Save is one script run in Redis. fbclient calls it once, in New.
+func (w *Writer) SaveInterval() time.Duration { return 0 }
 
 // Follow makes the Writer hold the lease only while c is Ready, that is in sync with FeatBit:
 // when c turns Stale (its connection to FeatBit is lost), the Writer gives up the lease
@@ -214,7 +232,7 @@ func (w *Writer) write(ctx context.Context, p *pending) error {
 	}
 	ttl := w.opts.LeaseTTL.Milliseconds()
 	res, err := writeScript.Run(ctx, w.rdb, []string{w.keys.data, w.keys.lease},
-		w.owner, ttl, p.version, p.data, w.keys.channel, from, patch).Int()
+		w.owner, ttl, p.version, p.data, w.keys.channel, from, patch, p.savedAt.UnixMilli()).Int()
 	if err != nil {
 		return fmt.Errorf("redisstore: writing the data set to %s: %w", w.keys.data, err)
 	}
@@ -343,9 +361,9 @@ func (w *Writer) release(ctx context.Context, why string) error {
 	return nil
 }
 
-// load reads the stored data set and its version.
+// load reads the stored data set, with its SavedAt, and its version.
 func load(ctx context.Context, rdb redis.UniversalClient, k keys) (*fbclient.DataSet, int64, error) {
-	vals, err := rdb.HMGet(ctx, k.data, fieldVersion, fieldData).Result()
+	vals, err := rdb.HMGet(ctx, k.data, fieldVersion, fieldData, fieldSavedAt).Result()
 	if err != nil {
 		if wrongType(err) {
 			return nil, 0, fmt.Errorf("%w (key %s): %w", ErrBadData, k.data, err)
@@ -370,6 +388,12 @@ func load(ctx context.Context, rdb redis.UniversalClient, k keys) (*fbclient.Dat
 	}
 	if ds.Version() != v {
 		return nil, 0, fmt.Errorf("%w (key %s): the data is of version %d, not %d", ErrBadData, k.data, ds.Version(), v)
+	}
+	// A missing or unreadable time only costs Status.CachedAt; the data is good.
+	if s, _ := vals[2].(string); s != "" {
+		if ms, err := strconv.ParseInt(s, 10, 64); err == nil && ms > 0 {
+			ds = ds.WithSavedAt(time.UnixMilli(ms))
+		}
 	}
 	return ds, v, nil
 }

@@ -78,7 +78,8 @@ func TestWriterSaveLoad(t *testing.T) {
 	_, err := w.Load(testCtx(t))
 	assert.ErrorIs(t, err, ErrNoData)
 
-	ds := fullSet(t, srv)
+	savedAt := time.Date(2024, 5, 6, 7, 8, 9, 123_000_000, time.UTC) // what the client gives
+	ds := fullSet(t, srv).WithSavedAt(savedAt)
 	require.NoError(t, w.Save(testCtx(t), ds))
 	n.waitFor(t, ds.Version())
 	assert.Equal(t, ds.Version(), storedVersion(t, rdb, o))
@@ -88,6 +89,7 @@ func TestWriterSaveLoad(t *testing.T) {
 	want, _ := ds.MarshalJSON()
 	have, _ := got.MarshalJSON()
 	assert.JSONEq(t, string(want), string(have))
+	assert.True(t, savedAt.Equal(got.SavedAt()), "SavedAt %v comes back as %v", savedAt, got.SavedAt())
 
 	// Only the data and the lease are stored; nothing holds the secret.
 	keys, err := rdb.Keys(testCtx(t), "*").Result()
@@ -101,6 +103,12 @@ func TestWriterSaveLoad(t *testing.T) {
 		assert.NotContains(t, v, srv.Secret())
 		assert.NotContains(t, v, srv.Secret()[:22]) // nor the key part of it
 	}
+
+	// A stored set without a readable time is still good; it has no SavedAt.
+	require.NoError(t, rdb.HSet(testCtx(t), "fbclient:{"+srv.EnvID()+"}:data", fieldSavedAt, "soon").Err())
+	got, err = w.Load(testCtx(t))
+	require.NoError(t, err)
+	assert.True(t, got.SavedAt().IsZero())
 
 	assert.Error(t, w.Save(testCtx(t), mustParse(t, `{"eventType":"patch","featureFlags":[],"segments":[]}`)))
 	require.NoError(t, w.Close())
@@ -267,4 +275,25 @@ func TestWriterFollowsClient(t *testing.T) {
 	srvA.RefuseConnections(503)
 	srvA.DropConnections()
 	assert.Equal(t, []int64{v1.Version(), v2.Version()}, n.waitFor(t, v2.Version()))
+}
+
+// A data set of another environment than the Writer's is refused, so that readers of this
+// environment never serve it.
+func TestWriterRefusesForeignEnv(t *testing.T) {
+	leakCheck(t)
+	rs := startRedis(t)
+	rdb := rs.Client()
+	ours, theirs := fbtest.NewTestServer(t), fbtest.NewTestServer(t)
+	theirs.SetFlags(fbtest.Flag("a"))
+	o := Options{EnvID: ours.EnvID()}
+	w := newWriter(t, rdb, o)
+	err := w.Save(testCtx(t), fullSet(t, theirs))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), theirs.EnvID())
+	assert.Equal(t, int64(-1), storedVersion(t, rdb, o))
+
+	ours.SetFlags(fbtest.Flag("a"))
+	ds := fullSet(t, ours)
+	require.NoError(t, w.Save(testCtx(t), ds))
+	assert.Equal(t, ds.Version(), storedVersion(t, rdb, o))
 }
