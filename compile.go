@@ -123,6 +123,8 @@ type flag struct {
 	// err is set when the flag cannot be evaluated at all; evaluation then returns the
 	// caller's default with ReasonError and this error.
 	err error
+	// src is the definition the flag was compiled from.
+	src *wire.Flag
 }
 
 // rule is a compiled targeting rule.
@@ -164,6 +166,7 @@ func compileFlag(w *wire.Flag, version int64, segments map[string]*segment) *fla
 		archived:    w.IsArchived,
 		enabled:     w.IsEnabled,
 		exptTargets: w.ExptIncludeAllTargets,
+		src:         w,
 	}
 	if f.archived {
 		return f
@@ -340,10 +343,12 @@ type segment struct {
 	included keyMap
 	excluded keyMap
 	rules    [][]condition
+	// src is the definition the segment was compiled from.
+	src *wire.Segment
 }
 
 func compileSegment(w *wire.Segment, version int64) *segment {
-	s := &segment{id: w.ID, version: version, archived: w.IsArchived}
+	s := &segment{id: w.ID, version: version, archived: w.IsArchived, src: w}
 	if s.archived {
 		return s
 	}
