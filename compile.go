@@ -124,7 +124,7 @@ type flag struct {
 	// caller's default with ReasonError and this error.
 	err error
 	// src is the definition the flag was compiled from.
-	src *wire.Flag
+	src wire.Flag
 }
 
 // rule is a compiled targeting rule.
@@ -166,7 +166,7 @@ func compileFlag(w *wire.Flag, version int64, segments map[string]*segment) *fla
 		archived:    w.IsArchived,
 		enabled:     w.IsEnabled,
 		exptTargets: w.ExptIncludeAllTargets,
-		src:         w,
+		src:         *w,
 	}
 	if f.archived {
 		return f
@@ -344,11 +344,11 @@ type segment struct {
 	excluded keyMap
 	rules    [][]condition
 	// src is the definition the segment was compiled from.
-	src *wire.Segment
+	src wire.Segment
 }
 
 func compileSegment(w *wire.Segment, version int64) *segment {
-	s := &segment{id: w.ID, version: version, archived: w.IsArchived, src: w}
+	s := &segment{id: w.ID, version: version, archived: w.IsArchived, src: *w}
 	if s.archived {
 		return s
 	}

@@ -86,10 +86,10 @@ func (s *snapshot) dataSet() *DataSet {
 		Segments:     make([]wire.Segment, 0, len(s.segments)),
 	}
 	for _, f := range s.flags() {
-		ds.FeatureFlags = append(ds.FeatureFlags, *f.src)
+		ds.FeatureFlags = append(ds.FeatureFlags, f.src)
 	}
 	for _, sg := range s.segments {
-		ds.Segments = append(ds.Segments, *sg.src)
+		ds.Segments = append(ds.Segments, sg.src)
 	}
 	slices.SortFunc(ds.FeatureFlags, func(a, b wire.Flag) int { return strings.Compare(a.Key, b.Key) })
 	slices.SortFunc(ds.Segments, func(a, b wire.Segment) int { return strings.Compare(a.ID, b.ID) })

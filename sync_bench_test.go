@@ -1,11 +1,16 @@
 package fbclient
 
 import (
+	"bytes"
+	"encoding/json"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/featflags/fbclient/fbtest"
+	"github.com/featflags/fbclient/internal/wire"
 )
 
 // BenchmarkPushToVisible measures the time from a change on the server (fbtest's SetFlags,
@@ -58,4 +63,56 @@ func BenchmarkPushToVisible(b *testing.B) {
 	b.ReportMetric(us(lat[len(lat)/2]), "p50-µs")
 	b.ReportMetric(us(lat[(len(lat)*99)/100]), "p99-µs")
 	b.ReportMetric(float64(len(lat)), "pushes")
+}
+
+// BenchmarkPatch10000Flags measures a one-flag patch to a store of 10,000 flags: applying
+// and publishing a decoded patch, and the same with the decoding of its message.
+func BenchmarkPatch10000Flags(b *testing.B) {
+	doc := largeDataSet(10000)
+	ds, err := wire.DecodeDataSet(doc)
+	require.NoError(b, err)
+	flag := ds.FeatureFlags[5000]
+	st := new(store)
+	st.apply(ds)
+	version := st.load().version
+
+	b.Run("apply", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			version++
+			f := flag
+			f.IsEnabled = i%2 == 0
+			f.UpdatedAt = wire.FormatVersion(version)
+			if res := st.apply(&wire.DataSync{EventType: wire.EventPatch, FeatureFlags: []wire.Flag{f}}); len(res.changed) != 1 {
+				b.Fatalf("patch %d changed %v", i, res.changed)
+			}
+		}
+	})
+
+	b.Run("decode+apply", func(b *testing.B) {
+		// The message is a template whose updatedAt is rewritten in place for each patch.
+		version++
+		stamp := wire.FormatVersion(version)
+		msg, err := json.Marshal(struct {
+			MessageType string        `json:"messageType"`
+			Data        wire.DataSync `json:"data"`
+		}{wire.MessageDataSync, wire.DataSync{EventType: wire.EventPatch, FeatureFlags: []wire.Flag{flag}}})
+		require.NoError(b, err)
+		msg = bytes.Replace(msg, []byte(flag.UpdatedAt), []byte(stamp), 1)
+		at := bytes.Index(msg, []byte(stamp))
+		require.Positive(b, at)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			version++
+			copy(msg[at:], wire.FormatVersion(version))
+			_, ds, err := wire.DecodeMessage(msg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if res := st.apply(ds); len(res.changed) != 1 {
+				b.Fatalf("patch %d changed %v", i, res.changed)
+			}
+		}
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"unicode"
 )
 
 // This file is the only place that decodes JSON wire data, with encoding/json: moving to
@@ -27,7 +28,7 @@ func unmarshal(b []byte, v any) error {
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &se):
-		off = se.Offset
+		off = se.Offset - 1 // the offset counts the byte found wrong
 	case errors.As(err, &te):
 		off = te.Offset
 		field := te.Field
@@ -93,6 +94,7 @@ func DecodeMessage(b []byte) (messageType string, ds *DataSync, err error) {
 	if err := checkEventType(m.Data); err != nil {
 		return "", nil, err
 	}
+	m.Data.shareStrings()
 	return MessageDataSync, m.Data, nil
 }
 
@@ -107,6 +109,18 @@ func DecodeDataSet(b []byte) (*DataSync, error) {
 	}
 	if t[0] != '{' {
 		return nil, errors.New("not a JSON object")
+	}
+	if len(bytes.Trim(b, jsonSpace)) != len(t) {
+		// White space that JSON does not allow around the document becomes spaces, so that
+		// error positions still count from the start of b.
+		start := len(b) - len(bytes.TrimLeftFunc(b, unicode.IsSpace))
+		c := bytes.Clone(b)
+		for i := range c {
+			if (i < start || i >= start+len(t)) && c[i] != '\n' {
+				c[i] = ' '
+			}
+		}
+		b = c
 	}
 	// One pass reads both shapes: the envelope's fields and the bare payload's.
 	var doc struct {
@@ -135,8 +149,54 @@ func DecodeDataSet(b []byte) (*DataSync, error) {
 	if err := checkEventType(ds); err != nil {
 		return nil, err
 	}
+	ds.shareStrings()
 	return ds, nil
 }
+
+// shareStrings makes equal strings that every data set repeats share one copy, as the SDK
+// keeps the data set: a flag's references to its variations (disabledVariationId, targets,
+// rollouts) share the variations' ids, and all items share the first one's envId.
+func (ds *DataSync) shareStrings() {
+	env := ""
+	share := func(s *string, to string) {
+		if *s == to {
+			*s = to
+		}
+	}
+	for i := range ds.FeatureFlags {
+		f := &ds.FeatureFlags[i]
+		if env == "" {
+			env = f.EnvID
+		}
+		share(&f.EnvID, env)
+		ref := func(id *string) {
+			for _, v := range f.Variations {
+				share(id, v.ID)
+			}
+		}
+		ref(&f.DisabledVariationID)
+		for j := range f.TargetUsers {
+			ref(&f.TargetUsers[j].VariationID)
+		}
+		for j := range f.Rules {
+			for k := range f.Rules[j].Variations {
+				ref(&f.Rules[j].Variations[k].ID)
+			}
+		}
+		for j := range f.Fallthrough.Variations {
+			ref(&f.Fallthrough.Variations[j].ID)
+		}
+	}
+	for i := range ds.Segments {
+		if env == "" {
+			env = ds.Segments[i].EnvID
+		}
+		share(&ds.Segments[i].EnvID, env)
+	}
+}
+
+// jsonSpace is the white space JSON allows between tokens.
+const jsonSpace = " \t\r\n"
 
 // hasDataSetKeys reports whether the object b has a featureFlags or a segments member, null
 // or empty as it may be.
