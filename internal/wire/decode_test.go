@@ -318,6 +318,9 @@ func FuzzDecodeDataSet(f *testing.F) {
 		if err != nil {
 			return
 		}
+		if ds.EventType == "" {
+			ds.EventType = EventFull // as written back, it reads as a bare full data set
+		}
 		out, err := json.Marshal(ds)
 		if err != nil {
 			t.Fatal(err)
