@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -32,10 +33,14 @@ type snapshot struct {
 	version int64
 }
 
-// maxRecent bounds the flags a snapshot holds apart from its base. A patch copies up to this
-// many entries, and one patch in this many copies the base: at 10,000 flags, 64 balances
-// the two.
-const maxRecent = 64
+// maxRecent bounds the flags a snapshot holds apart from its base: a patch copies up to that
+// many entries, and one patch in that many copies the base. The square root of the number
+// of flags balances the two; it is at least minRecent.
+func (s *snapshot) maxRecent() int {
+	return max(minRecent, int(math.Sqrt(float64(len(s.base)))))
+}
+
+const minRecent = 64
 
 // flag returns the live flag with the given key, nil if it is unknown or archived.
 func (s *snapshot) flag(key string) *flag {
@@ -290,7 +295,7 @@ func (s *snapshot) patch(p prepared) (*snapshot, []string) {
 	if len(updated) == 0 {
 		return next, nil
 	}
-	if len(s.recent)+len(updated) > maxRecent {
+	if len(s.recent)+len(updated) > s.maxRecent() {
 		next.base = maps.Clone(s.base)
 		maps.Copy(next.base, s.recent)
 		maps.Copy(next.base, updated)

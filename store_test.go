@@ -287,7 +287,7 @@ func flagKeys(fs []*flag) []string {
 // base and are folded into a new one, and every snapshot published on the way still serves
 // what it served when it was current.
 func TestStoreManyPatches(t *testing.T) {
-	const n = 2 * maxRecent
+	const n = 2 * minRecent
 	var flags []wire.Flag
 	for i := 0; i < n; i++ {
 		flags = append(flags, boolFlag(fmt.Sprintf("f%03d", i), true, 100))
@@ -305,7 +305,7 @@ func TestStoreManyPatches(t *testing.T) {
 		want[f.Key] = true
 	}
 	history := []published{{st.load(), maps.Clone(want)}}
-	for i := 0; i < 5*maxRecent; i++ {
+	for i := 0; i < 5*minRecent; i++ {
 		key := fmt.Sprintf("f%03d", (i*7)%(n+10)) // ten keys the full data set lacks
 		f := boolFlag(key, i%3 != 0, int64(101+i))
 		f.IsArchived = i%5 == 0
@@ -354,10 +354,12 @@ func TestSnapshotDataSet(t *testing.T) {
 	goneSeg := seg("gone-segment", 600)
 	goneSeg.IsArchived = true
 	st.apply(patch([]wire.Flag{nullRule, gone}, seg("s", 500, "alice"), goneSeg))
-	for i := 0; i < maxRecent+3; i++ {
-		st.apply(patch([]wire.Flag{boolFlag(fmt.Sprintf("extra-%d", i%(maxRecent/2)), i%2 == 0, int64(700+i))}))
+	for i := 0; i < minRecent+20; i++ {
+		st.apply(patch([]wire.Flag{boolFlag(fmt.Sprintf("extra-%d", i), i%2 == 0, int64(700+i))}))
 	}
 	snap := st.load()
+	require.NotEmpty(t, snap.recent)
+	require.NotEmpty(t, snap.base)
 
 	ds := snap.dataSet()
 	assert.True(t, ds.Full())

@@ -22,8 +22,23 @@ import (
 // measure the scheduler, not the SDK. The listener runs after the commit, so each figure is
 // an upper bound of the time to visibility; Variation is checked to serve the new value then.
 func BenchmarkPushToVisible(b *testing.B) {
+	benchPushToVisible(b, nil)
+}
+
+// BenchmarkPushToVisible10000Flags is BenchmarkPushToVisible with 10,000 other flags in the
+// data set.
+func BenchmarkPushToVisible10000Flags(b *testing.B) {
+	benchPushToVisible(b, largeDataSet(10000))
+}
+
+// benchPushToVisible runs BenchmarkPushToVisible on a server that holds the data set others
+// (FeatBit's JSON, nil for none) besides the flag it changes.
+func benchPushToVisible(b *testing.B, others []byte) {
 	checkLeaks(b)
 	srv := fbtest.NewTestServer(b)
+	if others != nil {
+		require.NoError(b, srv.LoadJSON(others))
+	}
 	srv.SetFlags(fbtest.Flag("f").On(true))
 	c, err := New(Config{EnvSecret: srv.Secret(), StreamingURL: srv.StreamingURL(), DisableEvents: true})
 	if err != nil {
