@@ -222,22 +222,26 @@ func checkEventType(ds *DataSync) error {
 // error's field path tells where the condition is.
 func (c *Condition) UnmarshalJSON(b []byte) error {
 	var v struct {
-		ID       string          `json:"id"`
-		Property string          `json:"property"`
-		Op       string          `json:"op"`
-		Value    json.RawMessage `json:"value"`
+		ID       string  `json:"id"`
+		Property string  `json:"property"`
+		Op       string  `json:"op"`
+		Value    *string `json:"value"`
 	}
 	err := json.Unmarshal(b, &v)
-	*c = Condition{ID: v.ID, Property: v.Property, Op: v.Op, ValueNull: string(v.Value) == "null"}
-	if err == nil && v.Value != nil && !c.ValueNull {
-		err = json.Unmarshal(v.Value, &c.Value)
-	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		te.Offset = -1
-		if te.Field == "" {
-			te.Field = "value"
+	}
+	*c = Condition{ID: v.ID, Property: v.Property, Op: v.Op}
+	if v.Value != nil {
+		c.Value = *v.Value
+	} else if err == nil {
+		// null or missing: only null makes the condition false.
+		var raw struct {
+			Value json.RawMessage `json:"value"`
 		}
+		err = json.Unmarshal(b, &raw)
+		c.ValueNull = string(raw.Value) == "null"
 	}
 	return err
 }
