@@ -99,6 +99,26 @@ func BenchmarkVariationBoolFallthrough(b *testing.B) {
 	}
 }
 
+// Scenario 1 in a store that patches have changed since the full data set: the flag is
+// looked up among the patched flags first.
+func BenchmarkVariationBoolFallthroughPatched(b *testing.B) {
+	flags := []wire.Flag{boolFlag("bool-flag", true, 1)}
+	for i := 0; i < 100; i++ {
+		flags = append(flags, boolFlag(fmt.Sprintf("other-%03d", i), true, 1))
+	}
+	c := benchClient(b, full(flags))
+	for i := 0; i < minRecent/2; i++ {
+		c.store.apply(patch([]wire.Flag{boolFlag(fmt.Sprintf("other-%03d", i), false, 2)}))
+	}
+	require.Len(b, c.store.load().recent, minRecent/2)
+	require.True(b, c.BoolVariation("bool-flag", benchUser, false))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		sinkBool = c.BoolVariation("bool-flag", benchUser, false)
+	}
+}
+
 // Scenario 2: 5 rules x 3 conditions, only the last rule matches.
 func BenchmarkVariationRules5x3(b *testing.B) {
 	benchRules(b, rules5x3())

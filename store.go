@@ -44,7 +44,10 @@ const minRecent = 64
 
 // flag returns the live flag with the given key, nil if it is unknown or archived.
 func (s *snapshot) flag(key string) *flag {
-	f := s.recent[key]
+	var f *flag
+	if len(s.recent) > 0 {
+		f = s.recent[key]
+	}
 	if f == nil {
 		f = s.base[key]
 	}
