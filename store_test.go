@@ -259,6 +259,51 @@ func TestStoreConcurrentReadersAndWriter(t *testing.T) {
 	wg.Wait()
 }
 
+// Readers evaluate while one-flag patches pile up and are folded into a new base: under
+// -race this proves that no map a published snapshot uses is written again.
+func TestStoreConcurrentPatches(t *testing.T) {
+	const n = 3 * minRecent
+	key := func(i int) string { return fmt.Sprintf("f%03d", i%n) }
+	// Every version of every flag serves true exactly when the version is even.
+	var flags []wire.Flag
+	for i := 0; i < n; i++ {
+		flags = append(flags, boolFlag(key(i), true, 1000))
+	}
+	var st store
+	st.apply(full(flags))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u := NewUser("u")
+			for i := g; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				snap := st.load()
+				f := snap.flag(key(i))
+				if r := evaluate(f, &u); r.v.boolVal != (f.version%2 == 0) {
+					panic(fmt.Sprintf("flag %s at version %d serves %v", f.key, f.version, r.v.boolVal))
+				}
+				if len(snap.live) != n {
+					panic(fmt.Sprintf("%d live flags", len(snap.live)))
+				}
+			}
+		}()
+	}
+	for i := 0; i < 5*minRecent; i++ {
+		v := int64(1001 + i)
+		st.apply(patch([]wire.Flag{boolFlag(key(i*7), v%2 == 0, v)}))
+	}
+	close(stop)
+	wg.Wait()
+	checkSnapshot(t, st.load())
+}
+
 // checkSnapshot checks what a snapshot derives from its flags: live is exactly the
 // non-archived flags, sorted by key.
 func checkSnapshot(t testing.TB, s *snapshot) {
