@@ -263,7 +263,7 @@ func BenchmarkLoad10000Flags(b *testing.B) {
 		st.apply(ds)
 	}
 	b.StopTimer()
-	require.Len(b, st.load().live, 10000)
+	require.Len(b, st.load().live(), 10000)
 
 	// The heap the loaded data holds, once everything decoding allocated is gone (the
 	// message itself stays alive on both sides of the difference).

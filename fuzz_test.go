@@ -57,7 +57,7 @@ func FuzzDecodeDataSet(f *testing.F) {
 		st.apply(&wire.DataSync{EventType: wire.EventPatch, FeatureFlags: ds.FeatureFlags, Segments: ds.Segments})
 		snap := st.load()
 		checkSnapshot(t, snap)
-		for _, fl := range snap.live {
+		for _, fl := range snap.live() {
 			for i := range users {
 				checkResult(t, fl, evaluate(fl, &users[i]))
 			}
@@ -74,10 +74,10 @@ func FuzzDecodeDataSet(f *testing.F) {
 		var again store
 		again.apply(back.ds)
 		got := again.load()
-		if got.version != snap.version || !slices.Equal(flagKeys(got.live), flagKeys(snap.live)) {
-			t.Fatalf("read back version %d, flags %v; want %d, %v", got.version, flagKeys(got.live), snap.version, flagKeys(snap.live))
+		if got.version != snap.version || !slices.Equal(flagKeys(got.live()), flagKeys(snap.live())) {
+			t.Fatalf("read back version %d, flags %v; want %d, %v", got.version, flagKeys(got.live()), snap.version, flagKeys(snap.live()))
 		}
-		for _, fl := range snap.live {
+		for _, fl := range snap.live() {
 			for i := range users {
 				want, have := evaluate(fl, &users[i]), evaluate(got.flag(fl.key), &users[i])
 				if want.reason != have.reason || (want.v == nil) != (have.v == nil) || want.v != nil && want.v.id != have.v.id {

@@ -27,8 +27,10 @@ type snapshot struct {
 	base     map[string]*flag
 	recent   map[string]*flag
 	segments map[string]*segment
-	// live is the non-archived flags sorted by key.
-	live []*flag
+	// baseLive is the non-archived flags of base sorted by key, recentByKey the flags of
+	// recent sorted by key: live merges them.
+	baseLive    []*flag
+	recentByKey []*flag
 	// version is the largest item version seen: the timestamp to resume sync from.
 	version int64
 }
@@ -82,6 +84,12 @@ func (s *snapshot) flags() iter.Seq2[string, *flag] {
 			}
 		}
 	}
+}
+
+// live returns the non-archived flags sorted by key. The slice may be shared: callers must
+// not modify it.
+func (s *snapshot) live() []*flag {
+	return splice(s.baseLive, s.recentByKey, false)
 }
 
 // dataSet returns the snapshot's items, archived ones included, as a full data set in
@@ -237,13 +245,13 @@ func (p prepared) build() *snapshot {
 		}
 		s.version = max(s.version, p.flagVers[i])
 	}
-	s.live = make([]*flag, 0, len(s.base))
+	s.baseLive = make([]*flag, 0, len(s.base))
 	for _, f := range s.base {
 		if !f.archived {
-			s.live = append(s.live, f)
+			s.baseLive = append(s.baseLive, f)
 		}
 	}
-	slices.SortFunc(s.live, byKey)
+	slices.SortFunc(s.baseLive, byKey)
 	return s
 }
 
@@ -252,7 +260,7 @@ func byKey(a, b *flag) int { return strings.Compare(a.key, b.key) }
 // patch returns a new snapshot with p's newer items applied, and the keys of the flags that
 // changed. s is not modified.
 func (s *snapshot) patch(p prepared) (*snapshot, []string) {
-	next := &snapshot{base: s.base, recent: s.recent, segments: s.segments, live: s.live, version: s.version}
+	next := &snapshot{base: s.base, recent: s.recent, segments: s.segments, baseLive: s.baseLive, recentByKey: s.recentByKey, version: s.version}
 	var changedSegs map[string]bool
 	for i, w := range p.segs {
 		v := p.segVers[i]
@@ -298,36 +306,42 @@ func (s *snapshot) patch(p prepared) (*snapshot, []string) {
 	if len(updated) == 0 {
 		return next, nil
 	}
+	byKeyUpdated := slices.SortedFunc(maps.Values(updated), byKey)
+	recentByKey := splice(s.recentByKey, byKeyUpdated, true)
 	if len(s.recent)+len(updated) > s.maxRecent() {
 		next.base = maps.Clone(s.base)
 		maps.Copy(next.base, s.recent)
 		maps.Copy(next.base, updated)
-		next.recent = nil
+		next.baseLive = splice(s.baseLive, recentByKey, false)
+		next.recent, next.recentByKey = nil, nil
 	} else {
 		next.recent = maps.Clone(s.recent)
 		if next.recent == nil {
 			next.recent = make(map[string]*flag, len(updated))
 		}
 		maps.Copy(next.recent, updated)
+		next.recentByKey = recentByKey
 	}
-	keys := sortedKeys(changed)
-	next.live = relist(s.live, keys, next)
-	return next, keys
+	return next, sortedKeys(changed)
 }
 
-// relist returns a copy of live, sorted by key, in which the flags of keys (sorted) are those
-// of next: replaced, added, or left out if next has them archived.
-func relist(live []*flag, keys []string, next *snapshot) []*flag {
-	out := make([]*flag, 0, len(live)+len(keys))
-	rest := live
-	for _, key := range keys {
-		i, found := slices.BinarySearchFunc(rest, key, func(f *flag, key string) int { return cmp.Compare(f.key, key) })
+// splice returns list, sorted by key, with the flags of changes (sorted by key) in place of
+// those with the same keys, and left out if archived unless keepArchived is set. The result
+// may share memory with list.
+func splice(list, changes []*flag, keepArchived bool) []*flag {
+	if len(changes) == 0 {
+		return list
+	}
+	out := make([]*flag, 0, len(list)+len(changes))
+	rest := list
+	for _, f := range changes {
+		i, found := slices.BinarySearchFunc(rest, f.key, func(e *flag, key string) int { return cmp.Compare(e.key, key) })
 		out = append(out, rest[:i]...)
 		if found {
 			i++
 		}
 		rest = rest[i:]
-		if f := next.flag(key); f != nil {
+		if keepArchived || !f.archived {
 			out = append(out, f)
 		}
 	}

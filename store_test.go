@@ -103,7 +103,7 @@ func TestStoreArchiveAndRestore(t *testing.T) {
 	assert.Equal(t, []string{"a"}, res.changed)
 	_, reason := serves(t, &st, "a", NewUser("u"))
 	assert.Equal(t, ReasonFlagNotFound, reason, "an archived flag is gone")
-	assert.Empty(t, st.load().live)
+	assert.Empty(t, st.load().live())
 
 	// A copy older than the archive does not bring it back.
 	res = st.apply(patch([]wire.Flag{boolFlag("a", true, 150)}))
@@ -177,7 +177,7 @@ func TestStorePatchBeforeFull(t *testing.T) {
 	v, _ = serves(t, &st, "b", NewUser("u"))
 	assert.True(t, v, "the full data set is kept whole")
 	assert.Equal(t, int64(300), res.version)
-	assert.Len(t, st.load().live, 2)
+	assert.Len(t, st.load().live(), 2)
 }
 
 func TestStoreFullReplaceDiff(t *testing.T) {
@@ -200,7 +200,7 @@ func TestStoreSkipsBadItems(t *testing.T) {
 	res := st.apply(full([]wire.Flag{bad, noKey, boolFlag("good", true, 100)}, noID))
 	require.Len(t, res.skipped, 3)
 	assert.Contains(t, res.skipped[1].Error(), `flag "bad"`)
-	assert.Len(t, st.load().live, 1)
+	assert.Len(t, st.load().live(), 1)
 	v, _ := serves(t, &st, "good", NewUser("u"))
 	assert.True(t, v)
 }
@@ -289,8 +289,8 @@ func TestStoreConcurrentPatches(t *testing.T) {
 				if r := evaluate(f, &u); r.v.boolVal != (f.version%2 == 0) {
 					panic(fmt.Sprintf("flag %s at version %d serves %v", f.key, f.version, r.v.boolVal))
 				}
-				if len(snap.live) != n {
-					panic(fmt.Sprintf("%d live flags", len(snap.live)))
+				if len(snap.live()) != n {
+					panic(fmt.Sprintf("%d live flags", len(snap.live())))
 				}
 			}
 		}()
@@ -315,8 +315,8 @@ func checkSnapshot(t testing.TB, s *snapshot) {
 		}
 	}
 	slices.SortFunc(want, byKey)
-	if !slices.Equal(s.live, want) {
-		t.Fatalf("live flags %v, want %v", flagKeys(s.live), flagKeys(want))
+	if !slices.Equal(s.live(), want) {
+		t.Fatalf("live flags %v, want %v", flagKeys(s.live()), flagKeys(want))
 	}
 }
 
@@ -371,7 +371,7 @@ func TestStoreManyPatches(t *testing.T) {
 	}
 	u := NewUser("u")
 	for i, p := range history {
-		require.Len(t, p.snap.live, len(p.want), "snapshot %d", i)
+		require.Len(t, p.snap.live(), len(p.want), "snapshot %d", i)
 		for key, value := range p.want {
 			f := p.snap.flag(key)
 			require.NotNil(t, f, "snapshot %d, flag %s", i, key)
@@ -424,7 +424,7 @@ func TestSnapshotDataSet(t *testing.T) {
 	checkSnapshot(t, got)
 
 	assert.Equal(t, snap.version, got.version)
-	assert.Equal(t, flagKeys(snap.live), flagKeys(got.live))
+	assert.Equal(t, flagKeys(snap.live()), flagKeys(got.live()))
 	for key, f := range snap.flags() {
 		g := got.item(key)
 		require.NotNil(t, g, key)
@@ -442,7 +442,7 @@ func TestSnapshotDataSet(t *testing.T) {
 		NewUser("alice").WithCustom("country", "us"), NewUser("test-user-1").WithCustom("country", "us"),
 		NewUser("test-user-3").WithCustom("country", "cn").WithCustom("major", "cs"), NewUser("false-1").WithCustom("age", "25"),
 	}
-	for _, f := range snap.live {
+	for _, f := range snap.live() {
 		for i := range users {
 			want, have := evaluate(f, &users[i]), evaluate(got.flag(f.key), &users[i])
 			assert.Equal(t, want.reason, have.reason, f.key)
