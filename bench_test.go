@@ -99,6 +99,26 @@ func BenchmarkVariationBoolFallthrough(b *testing.B) {
 	}
 }
 
+// Scenario 1 in a store that patches have changed since the full data set: the flag is
+// looked up among the patched flags first.
+func BenchmarkVariationBoolFallthroughPatched(b *testing.B) {
+	flags := []wire.Flag{boolFlag("bool-flag", true, 1)}
+	for i := 0; i < 100; i++ {
+		flags = append(flags, boolFlag(fmt.Sprintf("other-%03d", i), true, 1))
+	}
+	c := benchClient(b, full(flags))
+	for i := 0; i < minRecent/2; i++ {
+		c.store.apply(patch([]wire.Flag{boolFlag(fmt.Sprintf("other-%03d", i), false, 2)}))
+	}
+	require.Len(b, c.store.load().recent, minRecent/2)
+	require.True(b, c.BoolVariation("bool-flag", benchUser, false))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		sinkBool = c.BoolVariation("bool-flag", benchUser, false)
+	}
+}
+
 // Scenario 2: 5 rules x 3 conditions, only the last rule matches.
 func BenchmarkVariationRules5x3(b *testing.B) {
 	benchRules(b, rules5x3())
@@ -233,9 +253,9 @@ func BenchmarkLoad10000Flags(b *testing.B) {
 	doc := largeDataSet(10000)
 	b.SetBytes(int64(len(doc)))
 	b.ReportAllocs()
-	var st store
+	var st *store
 	for i := 0; i < b.N; i++ {
-		st.reset()
+		st = new(store)
 		ds, err := wire.DecodeDataSet(doc)
 		if err != nil {
 			b.Fatal(err)
@@ -243,18 +263,19 @@ func BenchmarkLoad10000Flags(b *testing.B) {
 		st.apply(ds)
 	}
 	b.StopTimer()
-	require.Len(b, st.load().live, 10000)
+	require.Len(b, st.load().live(), 10000)
 
 	// The heap the loaded data holds, once everything decoding allocated is gone (the
 	// message itself stays alive on both sides of the difference).
-	st.reset()
+	st = nil
 	base := heapInUse()
+	st = new(store)
 	ds, err := wire.DecodeDataSet(doc)
 	require.NoError(b, err)
 	st.apply(ds)
 	ds = nil
 	b.ReportMetric((float64(heapInUse())-float64(base))/(1<<20), "heap-MiB")
-	runtime.KeepAlive(&st)
+	runtime.KeepAlive(st)
 	runtime.KeepAlive(doc)
 }
 

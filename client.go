@@ -55,7 +55,7 @@ type Client struct {
 	log       *slog.Logger
 	events    *recorder
 	syncs     syncCounts // for Stats: written by the data sink
-	held      heldCache  // for Stats: the segments of the current snapshot
+	held      heldCache  // for Stats: the flags and segments of the current snapshot
 	hooks     *hookSet   // Config.Hooks; nil without hooks
 
 	mu      sync.Mutex // guards status transitions and readiness

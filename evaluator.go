@@ -31,7 +31,7 @@ var (
 func (s *snapshot) evaluate(key string, ec *evalCtx) (*flag, result) {
 	f := s.flag(key)
 	switch {
-	case f == nil && s.flags[key] != nil:
+	case f == nil && s.item(key) != nil:
 		return nil, archived
 	case f == nil:
 		return nil, notFound

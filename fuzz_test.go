@@ -3,6 +3,7 @@ package fbclient
 import (
 	"encoding/json"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/featflags/fbclient/internal/wire"
@@ -29,7 +30,9 @@ func checkResult(t *testing.T, f *flag, r result) {
 }
 
 // FuzzDecodeDataSet feeds arbitrary documents to the offline/polling decoder, then the store
-// and the evaluator: nothing may panic, and whatever loads evaluates with sound results.
+// and the evaluator: nothing may panic, whatever loads evaluates with sound results, a patch
+// on top keeps the snapshot whole, and the data set the store gives back loads the same
+// snapshot again.
 func FuzzDecodeDataSet(f *testing.F) {
 	for _, name := range []string{"testdata/featbit_test_data.json"} {
 		b, err := os.ReadFile(name)
@@ -41,6 +44,7 @@ func FuzzDecodeDataSet(f *testing.F) {
 	f.Add(readELSFakes(f))
 	f.Add([]byte(`{"featureFlags":[],"segments":[]}`))
 	f.Add([]byte(`{"messageType":"data-sync","data":{"eventType":"patch","featureFlags":[{"key":"a","updatedAt":"2024-01-01T00:00:00Z","isEnabled":true,"variationType":"boolean","variations":[{"id":"t","value":"true"}],"fallthrough":{"variations":[{"id":"t","rollout":[0,1]}]}}],"segments":[]}}`))
+	f.Add([]byte(`{"featureFlags":[{"key":"a","updatedAt":"2024-01-01T00:00:00Z","isArchived":true},{"key":"b","updatedAt":"2024-01-01T00:00:00Z","variationType":"string","variations":[{"id":"x","value":"x"}],"rules":[{"conditions":[{"property":"p","op":"NotEqual","value":null},{"property":"User is in segment","value":"[\"s\",null]"}],"variations":[{"id":"x","rollout":[0,1]}]}]}],"segments":[{"id":"s","updatedAt":"2024-01-01T00:00:00Z","included":["u"]}]}`))
 	users := []User{NewUser("test-user-1").WithCustom("country", "us"), NewUser("u").WithName("group-user").WithCustom("major", "cs").WithCustom("age", "30")}
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		ds, err := wire.DecodeDataSet(doc)
@@ -52,9 +56,33 @@ func FuzzDecodeDataSet(f *testing.F) {
 		st.apply(ds)
 		st.apply(&wire.DataSync{EventType: wire.EventPatch, FeatureFlags: ds.FeatureFlags, Segments: ds.Segments})
 		snap := st.load()
-		for _, fl := range snap.live {
+		checkSnapshot(t, snap)
+		for _, fl := range snap.live() {
 			for i := range users {
 				checkResult(t, fl, evaluate(fl, &users[i]))
+			}
+		}
+
+		b, err := snap.dataSet().MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := ParseDataSet(b)
+		if err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		var again store
+		again.apply(back.ds)
+		got := again.load()
+		if got.version != snap.version || !slices.Equal(flagKeys(got.live()), flagKeys(snap.live())) {
+			t.Fatalf("read back version %d, flags %v; want %d, %v", got.version, flagKeys(got.live()), snap.version, flagKeys(snap.live()))
+		}
+		for _, fl := range snap.live() {
+			for i := range users {
+				want, have := evaluate(fl, &users[i]), evaluate(got.flag(fl.key), &users[i])
+				if want.reason != have.reason || (want.v == nil) != (have.v == nil) || want.v != nil && want.v.id != have.v.id {
+					t.Fatalf("flag %q read back evaluates to %+v, want %+v", fl.key, have, want)
+				}
 			}
 		}
 	})

@@ -41,7 +41,7 @@ func (c *Client) FlagProblems() []FlagProblem {
 		return nil
 	}
 	var out []FlagProblem
-	for key, f := range snap.flags {
+	for key, f := range snap.flags() {
 		if f.archived {
 			continue
 		}
@@ -74,7 +74,7 @@ func (c *Client) warnProblems(res applyResult) {
 		}
 	}
 	if res.initialized {
-		for _, f := range snap.flags {
+		for _, f := range snap.flags() {
 			if !f.archived {
 				warn(f)
 			}
@@ -82,7 +82,7 @@ func (c *Client) warnProblems(res applyResult) {
 		return
 	}
 	for _, key := range res.changed {
-		if f := snap.flags[key]; f != nil && !f.archived {
+		if f := snap.item(key); f != nil && !f.archived {
 			warn(f)
 		}
 	}

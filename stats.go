@@ -152,8 +152,8 @@ func (c *Client) Stats() Stats {
 	s := Stats{Time: now, Status: c.Status()}
 
 	if snap := c.store.load(); snap != nil {
-		s.Data.Flags = len(snap.live)
-		s.Data.Segments = c.held.segments(snap)
+		held := c.held.count(snap)
+		s.Data.Flags, s.Data.Segments = held.flags, held.segments
 		s.Data.Version = snap.version
 		s.Data.Age = dataAge(s.Status, now)
 	}
@@ -221,27 +221,32 @@ func (c *Client) eventStats() EventStats {
 	}
 }
 
-// heldCache keeps the number of live segments of the last snapshot Stats saw, so that Stats
-// counts them once per data version rather than once per call.
+// heldCache keeps the numbers of live flags and segments of the last snapshot Stats saw, so
+// that Stats counts them once per data version rather than once per call.
 type heldCache struct {
 	last atomic.Pointer[heldCount]
 }
 
 type heldCount struct {
-	snap     *snapshot
-	segments int
+	snap            *snapshot
+	flags, segments int
 }
 
-func (h *heldCache) segments(snap *snapshot) int {
+func (h *heldCache) count(snap *snapshot) *heldCount {
 	if l := h.last.Load(); l != nil && l.snap == snap {
-		return l.segments
+		return l
 	}
-	n := 0
-	for _, seg := range snap.segments {
-		if !seg.archived {
-			n++
+	n := &heldCount{snap: snap}
+	for _, f := range snap.flags() {
+		if !f.archived {
+			n.flags++
 		}
 	}
-	h.last.Store(&heldCount{snap: snap, segments: n})
+	for _, seg := range snap.segments {
+		if !seg.archived {
+			n.segments++
+		}
+	}
+	h.last.Store(n)
 	return n
 }

@@ -1,8 +1,11 @@
 package fbclient
 
 import (
+	"cmp"
 	"fmt"
+	"iter"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -13,31 +16,108 @@ import (
 
 // snapshot is one immutable version of the data set. Readers load the current snapshot once
 // per call, so a flag and the segments it uses always come from the same version.
+//
+// A patch must not cost a copy of every flag: the flags of a full data set are in base, which
+// the snapshots patched from it share, and the flags patched since are in recent, a small map
+// that each patch copies and that takes precedence over base. When recent outgrows
+// maxRecent, a patch folds it into a new base.
 type snapshot struct {
-	// flags and segments hold every item received, archived ones included as tombstones:
-	// their versions keep an older copy from coming back.
-	flags    map[string]*flag
+	// base and recent hold every flag received, archived ones included as tombstones: their
+	// versions keep an older copy from coming back. So does segments.
+	base     map[string]*flag
+	recent   map[string]*flag
 	segments map[string]*segment
-	// live is the non-archived flags sorted by key.
-	live []*flag
+	// baseLive is the non-archived flags of base sorted by key, recentByKey the flags of
+	// recent sorted by key: live merges them.
+	baseLive    []*flag
+	recentByKey []*flag
 	// version is the largest item version seen: the timestamp to resume sync from.
 	version int64
 }
 
+// maxRecent bounds the flags a snapshot holds apart from its base: a patch copies up to that
+// many entries, and one patch in that many copies the base. The square root of the number
+// of flags balances the two; it is at least minRecent.
+func (s *snapshot) maxRecent() int {
+	return max(minRecent, int(math.Sqrt(float64(len(s.base)))))
+}
+
+const minRecent = 64
+
 // flag returns the live flag with the given key, nil if it is unknown or archived.
 func (s *snapshot) flag(key string) *flag {
-	f := s.flags[key]
+	var f *flag
+	if len(s.recent) > 0 {
+		f = s.recent[key]
+	}
+	if f == nil {
+		f = s.base[key]
+	}
 	if f == nil || f.archived {
 		return nil
 	}
 	return f
 }
 
+// item returns the flag stored under key, archived or not.
+func (s *snapshot) item(key string) *flag {
+	if f := s.recent[key]; f != nil {
+		return f
+	}
+	return s.base[key]
+}
+
+// flags yields every flag stored, archived ones included, in no particular order.
+func (s *snapshot) flags() iter.Seq2[string, *flag] {
+	return func(yield func(string, *flag) bool) {
+		for key, f := range s.recent {
+			if !yield(key, f) {
+				return
+			}
+		}
+		for key, f := range s.base {
+			if _, ok := s.recent[key]; ok {
+				continue
+			}
+			if !yield(key, f) {
+				return
+			}
+		}
+	}
+}
+
+// live returns the non-archived flags sorted by key. The slice may be shared: callers must
+// not modify it.
+func (s *snapshot) live() []*flag {
+	return splice(s.baseLive, s.recentByKey, false)
+}
+
+// dataSet returns the snapshot's items, archived ones included, as a full data set in
+// FeatBit's form, flags sorted by key and segments by id. It shares the items' wire data,
+// which nothing modifies.
+func (s *snapshot) dataSet() *DataSet {
+	ds := &wire.DataSync{
+		EventType:    wire.EventFull,
+		FeatureFlags: make([]wire.Flag, 0, len(s.base)+len(s.recent)),
+		Segments:     make([]wire.Segment, 0, len(s.segments)),
+	}
+	for _, f := range s.flags() {
+		ds.FeatureFlags = append(ds.FeatureFlags, f.src)
+	}
+	for _, sg := range s.segments {
+		ds.Segments = append(ds.Segments, sg.src)
+	}
+	slices.SortFunc(ds.FeatureFlags, func(a, b wire.Flag) int { return strings.Compare(a.Key, b.Key) })
+	slices.SortFunc(ds.Segments, func(a, b wire.Segment) int { return strings.Compare(a.ID, b.ID) })
+	return &DataSet{ds: ds}
+}
+
 // maxPending bounds the patches kept while waiting for the first full data set.
 const maxPending = 1024
 
 // store holds the current snapshot. Only the synchronizer writes; writers are serialized by
-// mu and publish a new snapshot atomically, and readers take no lock.
+// mu and publish a new snapshot atomically, and readers take no lock. The store keeps the
+// wire items it is given: a data set must not be modified once applied.
 type store struct {
 	mu      sync.Mutex
 	cur     atomic.Pointer[snapshot]
@@ -106,14 +186,6 @@ func (st *store) apply(ds *wire.DataSync) applyResult {
 	return res
 }
 
-// reset forgets everything, for tests.
-func (st *store) reset() {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.cur.Store(nil)
-	st.pending = nil
-}
-
 // prepared is a payload's usable items with their versions.
 type prepared struct {
 	flags    []*wire.Flag
@@ -158,7 +230,7 @@ func prepare(ds *wire.DataSync) (prepared, applyResult) {
 // copy wins.
 func (p prepared) build() *snapshot {
 	s := &snapshot{
-		flags:    make(map[string]*flag, len(p.flags)),
+		base:     make(map[string]*flag, len(p.flags)),
 		segments: make(map[string]*segment, len(p.segs)),
 	}
 	for i, w := range p.segs {
@@ -168,19 +240,27 @@ func (p prepared) build() *snapshot {
 		s.version = max(s.version, p.segVers[i])
 	}
 	for i, w := range p.flags {
-		if cur := s.flags[w.Key]; cur == nil || cur.version < p.flagVers[i] {
-			s.flags[w.Key] = compileFlag(w, p.flagVers[i], s.segments)
+		if cur := s.base[w.Key]; cur == nil || cur.version < p.flagVers[i] {
+			s.base[w.Key] = compileFlag(w, p.flagVers[i], s.segments)
 		}
 		s.version = max(s.version, p.flagVers[i])
 	}
-	s.index()
+	s.baseLive = make([]*flag, 0, len(s.base))
+	for _, f := range s.base {
+		if !f.archived {
+			s.baseLive = append(s.baseLive, f)
+		}
+	}
+	slices.SortFunc(s.baseLive, byKey)
 	return s
 }
+
+func byKey(a, b *flag) int { return strings.Compare(a.key, b.key) }
 
 // patch returns a new snapshot with p's newer items applied, and the keys of the flags that
 // changed. s is not modified.
 func (s *snapshot) patch(p prepared) (*snapshot, []string) {
-	next := &snapshot{flags: s.flags, segments: s.segments, live: s.live, version: s.version}
+	next := &snapshot{base: s.base, recent: s.recent, segments: s.segments, baseLive: s.baseLive, recentByKey: s.recentByKey, version: s.version}
 	var changedSegs map[string]bool
 	for i, w := range p.segs {
 		v := p.segVers[i]
@@ -195,42 +275,77 @@ func (s *snapshot) patch(p prepared) (*snapshot, []string) {
 		next.segments[w.ID] = compileSegment(w, v)
 		changedSegs[w.ID] = true
 	}
+	// updated holds the flags that replace stored ones; changed the keys of those that
+	// changed for a reader.
+	updated := map[string]*flag{}
 	changed := map[string]bool{}
-	cloned := false
-	cloneFlags := func() {
-		if !cloned {
-			next.flags = maps.Clone(s.flags)
-			cloned = true
-		}
-	}
 	for i, w := range p.flags {
 		v := p.flagVers[i]
 		next.version = max(next.version, v)
-		cur := next.flags[w.Key]
+		cur := updated[w.Key]
+		if cur == nil {
+			cur = s.item(w.Key)
+		}
 		if cur != nil && cur.version >= v {
 			continue
 		}
-		cloneFlags()
-		next.flags[w.Key] = compileFlag(w, v, next.segments)
+		updated[w.Key] = compileFlag(w, v, next.segments)
 		if !w.IsArchived || (cur != nil && !cur.archived) {
 			changed[w.Key] = true
 		}
 	}
 	if len(changedSegs) > 0 {
-		for key, f := range next.flags {
-			if f.archived || changed[key] || !usesAny(f, changedSegs) {
+		for key, f := range s.flags() {
+			if f.archived || updated[key] != nil || !usesAny(f, changedSegs) {
 				continue
 			}
-			cloneFlags()
-			next.flags[key] = f.relinked(next.segments)
+			updated[key] = f.relinked(next.segments)
 			changed[key] = true
 		}
 	}
-	if !cloned && changedSegs == nil {
+	if len(updated) == 0 {
 		return next, nil
 	}
-	next.index()
+	byKeyUpdated := slices.SortedFunc(maps.Values(updated), byKey)
+	recentByKey := splice(s.recentByKey, byKeyUpdated, true)
+	if len(s.recent)+len(updated) > s.maxRecent() {
+		next.base = maps.Clone(s.base)
+		maps.Copy(next.base, s.recent)
+		maps.Copy(next.base, updated)
+		next.baseLive = splice(s.baseLive, recentByKey, false)
+		next.recent, next.recentByKey = nil, nil
+	} else {
+		next.recent = maps.Clone(s.recent)
+		if next.recent == nil {
+			next.recent = make(map[string]*flag, len(updated))
+		}
+		maps.Copy(next.recent, updated)
+		next.recentByKey = recentByKey
+	}
 	return next, sortedKeys(changed)
+}
+
+// splice returns list, sorted by key, with the flags of changes (sorted by key) in place of
+// those with the same keys, and left out if archived unless keepArchived is set. The result
+// may share memory with list.
+func splice(list, changes []*flag, keepArchived bool) []*flag {
+	if len(changes) == 0 {
+		return list
+	}
+	out := make([]*flag, 0, len(list)+len(changes))
+	rest := list
+	for _, f := range changes {
+		i, found := slices.BinarySearchFunc(rest, f.key, func(e *flag, key string) int { return cmp.Compare(e.key, key) })
+		out = append(out, rest[:i]...)
+		if found {
+			i++
+		}
+		rest = rest[i:]
+		if keepArchived || !f.archived {
+			out = append(out, f)
+		}
+	}
+	return append(out, rest...)
 }
 
 func usesAny(f *flag, segs map[string]bool) bool {
@@ -240,17 +355,6 @@ func usesAny(f *flag, segs map[string]bool) bool {
 		}
 	}
 	return false
-}
-
-// index rebuilds the sorted list of live flags.
-func (s *snapshot) index() {
-	s.live = make([]*flag, 0, len(s.flags))
-	for _, f := range s.flags {
-		if !f.archived {
-			s.live = append(s.live, f)
-		}
-	}
-	slices.SortFunc(s.live, func(a, b *flag) int { return strings.Compare(a.key, b.key) })
 }
 
 // diff returns the keys of flags that differ between two snapshots: added, removed,
@@ -268,8 +372,8 @@ func diff(old, next *snapshot) []string {
 		}
 	}
 	changed := map[string]bool{}
-	for key, f := range next.flags {
-		o := old.flags[key]
+	for key, f := range next.flags() {
+		o := old.item(key)
 		wasLive := o != nil && !o.archived
 		if f.archived {
 			if wasLive {
@@ -281,8 +385,8 @@ func diff(old, next *snapshot) []string {
 			changed[key] = true
 		}
 	}
-	for key, o := range old.flags {
-		if next.flags[key] == nil && !o.archived {
+	for key, o := range old.flags() {
+		if next.item(key) == nil && !o.archived {
 			changed[key] = true
 		}
 	}

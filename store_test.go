@@ -2,6 +2,9 @@ package fbclient
 
 import (
 	"fmt"
+	"maps"
+	"os"
+	"slices"
 	"sync"
 	"testing"
 
@@ -100,7 +103,7 @@ func TestStoreArchiveAndRestore(t *testing.T) {
 	assert.Equal(t, []string{"a"}, res.changed)
 	_, reason := serves(t, &st, "a", NewUser("u"))
 	assert.Equal(t, ReasonFlagNotFound, reason, "an archived flag is gone")
-	assert.Empty(t, st.load().live)
+	assert.Empty(t, st.load().live())
 
 	// A copy older than the archive does not bring it back.
 	res = st.apply(patch([]wire.Flag{boolFlag("a", true, 150)}))
@@ -174,7 +177,7 @@ func TestStorePatchBeforeFull(t *testing.T) {
 	v, _ = serves(t, &st, "b", NewUser("u"))
 	assert.True(t, v, "the full data set is kept whole")
 	assert.Equal(t, int64(300), res.version)
-	assert.Len(t, st.load().live, 2)
+	assert.Len(t, st.load().live(), 2)
 }
 
 func TestStoreFullReplaceDiff(t *testing.T) {
@@ -197,7 +200,7 @@ func TestStoreSkipsBadItems(t *testing.T) {
 	res := st.apply(full([]wire.Flag{bad, noKey, boolFlag("good", true, 100)}, noID))
 	require.Len(t, res.skipped, 3)
 	assert.Contains(t, res.skipped[1].Error(), `flag "bad"`)
-	assert.Len(t, st.load().live, 1)
+	assert.Len(t, st.load().live(), 1)
 	v, _ := serves(t, &st, "good", NewUser("u"))
 	assert.True(t, v)
 }
@@ -254,4 +257,209 @@ func TestStoreConcurrentReadersAndWriter(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// Readers evaluate while one-flag patches pile up and are folded into a new base: under
+// -race this proves that no map a published snapshot uses is written again.
+func TestStoreConcurrentPatches(t *testing.T) {
+	const n = 3 * minRecent
+	key := func(i int) string { return fmt.Sprintf("f%03d", i%n) }
+	// Every version of every flag serves true exactly when the version is even.
+	var flags []wire.Flag
+	for i := 0; i < n; i++ {
+		flags = append(flags, boolFlag(key(i), true, 1000))
+	}
+	var st store
+	st.apply(full(flags))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u := NewUser("u")
+			for i := g; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				snap := st.load()
+				f := snap.flag(key(i))
+				if r := evaluate(f, &u); r.v.boolVal != (f.version%2 == 0) {
+					panic(fmt.Sprintf("flag %s at version %d serves %v", f.key, f.version, r.v.boolVal))
+				}
+				if len(snap.live()) != n {
+					panic(fmt.Sprintf("%d live flags", len(snap.live())))
+				}
+			}
+		}()
+	}
+	for i := 0; i < 5*minRecent; i++ {
+		v := int64(1001 + i)
+		st.apply(patch([]wire.Flag{boolFlag(key(i*7), v%2 == 0, v)}))
+	}
+	close(stop)
+	wg.Wait()
+	checkSnapshot(t, st.load())
+}
+
+// checkSnapshot checks what a snapshot derives from its flags: live is exactly the
+// non-archived flags, sorted by key.
+func checkSnapshot(t testing.TB, s *snapshot) {
+	t.Helper()
+	var want []*flag
+	for _, f := range s.flags() {
+		if !f.archived {
+			want = append(want, f)
+		}
+	}
+	slices.SortFunc(want, byKey)
+	if !slices.Equal(s.live(), want) {
+		t.Fatalf("live flags %v, want %v", flagKeys(s.live()), flagKeys(want))
+	}
+}
+
+func flagKeys(fs []*flag) []string {
+	keys := make([]string, len(fs))
+	for i, f := range fs {
+		keys[i] = f.key
+	}
+	return keys
+}
+
+// Many one-flag patches: the snapshot stays exact as patched flags pile up over the shared
+// base and are folded into a new one, and every snapshot published on the way still serves
+// what it served when it was current.
+func TestStoreManyPatches(t *testing.T) {
+	const n = 2 * minRecent
+	var flags []wire.Flag
+	for i := 0; i < n; i++ {
+		flags = append(flags, boolFlag(fmt.Sprintf("f%03d", i), true, 100))
+	}
+	var st store
+	st.apply(full(flags))
+
+	// want is what each published snapshot serves: key -> value, absent when archived.
+	type published struct {
+		snap *snapshot
+		want map[string]bool
+	}
+	want := map[string]bool{}
+	for _, f := range flags {
+		want[f.Key] = true
+	}
+	history := []published{{st.load(), maps.Clone(want)}}
+	for i := 0; i < 5*minRecent; i++ {
+		key := fmt.Sprintf("f%03d", (i*7)%(n+10)) // ten keys the full data set lacks
+		f := boolFlag(key, i%3 != 0, int64(101+i))
+		f.IsArchived = i%5 == 0
+		_, wasLive := want[key]
+		res := st.apply(patch([]wire.Flag{f}))
+		if f.IsArchived {
+			delete(want, key)
+		} else {
+			want[key] = i%3 != 0
+		}
+		if _, isLive := want[key]; isLive || wasLive {
+			assert.Equal(t, []string{key}, res.changed, "patch %d", i)
+		} else {
+			assert.Empty(t, res.changed, "patch %d archives a flag that was not live", i)
+		}
+		checkSnapshot(t, st.load())
+		history = append(history, published{st.load(), maps.Clone(want)})
+	}
+	u := NewUser("u")
+	for i, p := range history {
+		require.Len(t, p.snap.live(), len(p.want), "snapshot %d", i)
+		for key, value := range p.want {
+			f := p.snap.flag(key)
+			require.NotNil(t, f, "snapshot %d, flag %s", i, key)
+			assert.Equal(t, value, evaluate(f, &u).v.boolVal, "snapshot %d, flag %s", i, key)
+		}
+	}
+}
+
+// The store gives back its whole data set, archived items included, as FeatBit's JSON that
+// reads back into an equivalent snapshot.
+func TestSnapshotDataSet(t *testing.T) {
+	var st store
+	fixture, err := wire.DecodeDataSet(readFile(t, "testdata/featbit_test_data.json"))
+	require.NoError(t, err)
+	els, err := wire.DecodeDataSet(readELSFakes(t))
+	require.NoError(t, err)
+	st.apply(full(append(fixture.FeatureFlags, els.FeatureFlags...), append(fixture.Segments, els.Segments...)...))
+
+	// A condition with a null value, archived items, and more patches than the snapshot keeps
+	// apart from its base.
+	nullRule := segFlag("null-rule", "s", 500)
+	nullRule.Rules[0].Conditions = append(nullRule.Rules[0].Conditions, wire.Condition{Property: "country", Op: "NotEqual", ValueNull: true})
+	gone := boolFlag("ff-test-off", true, 600)
+	gone.IsArchived = true
+	goneSeg := seg("gone-segment", 600)
+	goneSeg.IsArchived = true
+	st.apply(patch([]wire.Flag{nullRule, gone}, seg("s", 500, "alice"), goneSeg))
+	for i := 0; i < minRecent+20; i++ {
+		st.apply(patch([]wire.Flag{boolFlag(fmt.Sprintf("extra-%d", i), i%2 == 0, int64(700+i))}))
+	}
+	snap := st.load()
+	require.NotEmpty(t, snap.recent)
+	require.NotEmpty(t, snap.base)
+
+	ds := snap.dataSet()
+	assert.True(t, ds.Full())
+	assert.Equal(t, snap.version, ds.Version())
+	nFlags, nSegs := ds.Len()
+	assert.Len(t, maps.Collect(snap.flags()), nFlags)
+	assert.Equal(t, len(snap.segments), nSegs)
+
+	b, err := ds.MarshalJSON()
+	require.NoError(t, err)
+	parsed, err := ParseDataSet(b)
+	require.NoError(t, err)
+	var back store
+	res := back.apply(parsed.ds)
+	require.Empty(t, res.skipped)
+	got := back.load()
+	checkSnapshot(t, got)
+
+	assert.Equal(t, snap.version, got.version)
+	assert.Equal(t, flagKeys(snap.live()), flagKeys(got.live()))
+	for key, f := range snap.flags() {
+		g := got.item(key)
+		require.NotNil(t, g, key)
+		assert.Equal(t, f.src, g.src, key)
+		assert.Equal(t, f.version, g.version, key)
+		assert.Equal(t, f.archived, g.archived, key)
+	}
+	for id, s := range snap.segments {
+		g := got.segments[id]
+		require.NotNil(t, g, id)
+		assert.Equal(t, s.src, g.src, id)
+		assert.Equal(t, s.archived, g.archived, id)
+	}
+	users := []User{
+		NewUser("alice").WithCustom("country", "us"), NewUser("test-user-1").WithCustom("country", "us"),
+		NewUser("test-user-3").WithCustom("country", "cn").WithCustom("major", "cs"), NewUser("false-1").WithCustom("age", "25"),
+	}
+	for _, f := range snap.live() {
+		for i := range users {
+			want, have := evaluate(f, &users[i]), evaluate(got.flag(f.key), &users[i])
+			assert.Equal(t, want.reason, have.reason, f.key)
+			assert.Equal(t, want.v == nil, have.v == nil, f.key)
+			if want.v != nil && have.v != nil {
+				assert.Equal(t, want.v.id, have.v.id, f.key)
+			}
+		}
+	}
+	// The null condition is still null: NotEqual would match alice otherwise.
+	r := evaluate(got.flag("null-rule"), &users[0])
+	assert.Equal(t, ReasonFallthrough, r.reason)
+}
+
+func readFile(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	require.NoError(t, err)
+	return b
 }

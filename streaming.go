@@ -346,7 +346,7 @@ func closeText(ce *websocket.CloseError) string {
 // read is the connection's reader: it applies every message as it arrives and keeps the read
 // deadline one liveness bound ahead of the last sign of life, every chunk of a message
 // included, so a large message on a slow link is not taken for silence; receiving is set
-// while a message is arriving. wantFull is set when the data-sync request asked for
+// while a message is arriving and being applied. wantFull is set when the data-sync request asked for
 // everything: then only a full data set answers it, and synced is told when it came.
 func (s *streamer) read(conn *websocket.Conn, wantFull bool, synced chan<- time.Time, receiving *atomic.Bool) error {
 	alive := func() { _ = conn.SetReadDeadline(time.Now().Add(s.t.deadAfter)) }
@@ -364,12 +364,12 @@ func (s *streamer) read(conn *websocket.Conn, wantFull bool, synced chan<- time.
 		}
 		receiving.Store(true)
 		msg, err := io.ReadAll(progressReader{r, alive})
-		receiving.Store(false)
 		if err != nil {
 			return err
 		}
 		alive()
 		if typ != websocket.TextMessage {
+			receiving.Store(false)
 			s.log.Warn("fbclient: skipped a binary streaming message", "bytes", len(msg)) // policy F8
 			continue
 		}
@@ -380,6 +380,7 @@ func (s *streamer) read(conn *websocket.Conn, wantFull bool, synced chan<- time.
 			default:
 			}
 		}
+		receiving.Store(false)
 	}
 }
 

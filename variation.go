@@ -415,8 +415,9 @@ func (c *Client) AllVariations(user User) AllFlags {
 	if snap == nil {
 		return AllFlags{}
 	}
-	a := AllFlags{details: make([]EvalDetail, len(snap.live)), types: make([]flagType, len(snap.live))}
-	for i, f := range snap.live {
+	live := snap.live()
+	a := AllFlags{details: make([]EvalDetail, len(live)), types: make([]flagType, len(live))}
+	for i, f := range live {
 		r := evaluate(f, &user)
 		v := ""
 		if r.v != nil {

@@ -2,7 +2,6 @@ package fbtest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -94,13 +93,9 @@ func read(t *testing.T, c *websocket.Conn) []byte {
 func readDataSync(t *testing.T, c *websocket.Conn) *wire.DataSync {
 	t.Helper()
 	b := read(t, c)
-	var m wire.Message
-	if err := json.Unmarshal(b, &m); err != nil || m.MessageType != wire.MessageDataSync {
-		t.Fatalf("want a data-sync message, got %s", b)
-	}
-	ds, err := wire.DecodeDataSync(m.Data)
-	if err != nil {
-		t.Fatalf("decode data-sync: %v", err)
+	typ, ds, err := wire.DecodeMessage(b)
+	if err != nil || typ != wire.MessageDataSync {
+		t.Fatalf("want a data-sync message, got %s (%v)", b, err)
 	}
 	return ds
 }

@@ -6,13 +6,10 @@
 package wire
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
-	"unicode"
 )
 
 // Message types used on the streaming connection.
@@ -105,8 +102,8 @@ type Condition struct {
 	Property string `json:"property"`
 	Op       string `json:"op"`
 	Value    string `json:"value"`
-	// ValueNull is set by the decoder when value is JSON null, which makes every operator
-	// false on FeatBit's evaluation server. encoding/json leaves it unset.
+	// ValueNull is set when value is JSON null, which makes every operator false on
+	// FeatBit's evaluation server; Value is then "". A missing value is "", not null.
 	ValueNull bool `json:"-"`
 }
 
@@ -152,71 +149,4 @@ func Version(updatedAt string) (int64, error) {
 // FormatVersion is the inverse of Version, for servers and builders that need an updatedAt.
 func FormatVersion(ms int64) string {
 	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z")
-}
-
-// DecodeDataSet decodes a data set in any of the shapes FeatBit produces: the data-sync
-// envelope ({"messageType":"data-sync","data":{...}}, the latest-all response), or a bare
-// payload ({"featureFlags":[...],"segments":[...]}). A bare payload without eventType is a
-// full data set.
-func DecodeDataSet(b []byte) (*DataSync, error) {
-	t := bytes.TrimSpace(b)
-	if len(t) == 0 {
-		return nil, errors.New("empty document")
-	}
-	if t[0] != '{' {
-		return nil, errors.New("not a JSON object")
-	}
-	start := len(b) - len(bytes.TrimLeftFunc(b, unicode.IsSpace))
-	return decodeDataSet(b, start, start+len(t))
-}
-
-// DecodeDataSync decodes the "data" of a data-sync message and checks its shape: eventType
-// must be full or patch, featureFlags and segments arrays (null is read as empty). Items are
-// checked one by one when they are compiled, so one bad item does not cost the others.
-func DecodeDataSync(b []byte) (*DataSync, error) {
-	var ds DataSync
-	if err := unmarshalDataSync(b, &ds); err != nil {
-		return nil, err
-	}
-	if err := checkEventType(&ds); err != nil {
-		return nil, err
-	}
-	return &ds, nil
-}
-
-// checkEventType accepts the eventType values a data-sync payload may carry.
-func checkEventType(ds *DataSync) error {
-	switch ds.EventType {
-	case EventFull, EventPatch, "":
-		return nil
-	}
-	return fmt.Errorf("eventType is %q, want %q or %q", ds.EventType, EventFull, EventPatch)
-}
-
-// describeJSONError turns a decoding error into a message with a line and column.
-func describeJSONError(b []byte, err error) error {
-	var off int64 = -1
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		off = se.Offset
-	case errors.As(err, &te):
-		off = te.Offset
-	}
-	if off < 0 || off > int64(len(b)) {
-		return fmt.Errorf("invalid JSON: %s", trimJSONPrefix(err))
-	}
-	return positionError(b, int(off), trimJSONPrefix(err))
-}
-
-// positionError describes a problem found at byte offset off of b, with a line and column.
-func positionError(b []byte, off int, msg string) error {
-	line := 1 + bytes.Count(b[:off], []byte{'\n'})
-	col := off - bytes.LastIndexByte(b[:off], '\n')
-	return fmt.Errorf("invalid JSON at line %d, column %d: %s", line, col, msg)
-}
-
-func trimJSONPrefix(err error) string {
-	return strings.TrimPrefix(err.Error(), "json: ")
 }
