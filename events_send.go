@@ -184,9 +184,19 @@ func (d *dispatcher) run() {
 	defer d.cancel()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	// While records come, the dispatcher takes them once per linger (or when the queue fills
+	// up), not on every wake-up: lingerUntil is the next time. Otherwise it is parked, and
+	// the first record wakes it.
+	var lingerUntil time.Time
+	take := true
 	for {
 		now := time.Now()
-		took := d.drain(now, rc.queue.Taken())
+		if take {
+			lingerUntil = time.Time{}
+			if d.drain(now, rc.queue.Taken()) > 0 {
+				lingerUntil = now.Add(d.t.linger)
+			}
+		}
 		d.dispatch(now)
 		if d.rc.send {
 			d.reportDrops(now, false)
@@ -203,13 +213,13 @@ func (d *dispatcher) run() {
 			}
 		}
 		next := d.due()
-		if took > 0 {
-			// Records are coming: take the next ones after a while, without a wake-up.
-			next = earliest(next, now.Add(d.t.linger))
+		if !lingerUntil.IsZero() {
+			next = earliest(next, lingerUntil)
 		} else {
 			rc.parked.Store(true)
 			if rc.queue.Len() > 0 { // a record came after the drain
 				rc.parked.Store(false)
+				take = true
 				continue
 			}
 		}
@@ -218,6 +228,7 @@ func (d *dispatcher) run() {
 			timer.Reset(next.Sub(now))
 			tick = timer.C
 		}
+		take = true
 		select {
 		case <-rc.wake:
 		case <-tick:
@@ -231,6 +242,7 @@ func (d *dispatcher) run() {
 			d.serveWaiters()
 		case r := <-d.results:
 			d.handle(r, time.Now())
+			take = false
 		case dl := <-rc.closing:
 			d.startClosing(dl)
 		}
