@@ -1031,3 +1031,89 @@ func TestAppendItemMatchesEncodingJSON(t *testing.T) {
 		assert.Equal(t, want, string(new(itemEncoder).appendItem(nil, &m, at)))
 	}
 }
+
+// The pipeline's counters agree with what FeatBit received: delivered, refused, retried,
+// never sent.
+func TestEventStatsMatchServer(t *testing.T) {
+	checkLeaks(t)
+	srv := fbtest.NewTestServer(t)
+	f := targetedFlag()
+	empty := boolFlag("empty", true, 1)
+	empty.Variations[0].Value = ""
+	c := newEventsClient(t, srv, Config{FlushInterval: time.Hour}, f, empty)
+	ctx := testCtx(t)
+	u := NewUser("u1")
+	track := func(n int) {
+		for i := range n {
+			require.NoError(t, c.Track(u, "e"+strconv.Itoa(i)))
+		}
+	}
+	track(4)
+	c.BoolVariation("ff-bool", u, false)
+	c.Variation("empty", u, "x") // never sent: FeatBit rejects an empty value
+	require.NoError(t, c.FlushAndWait(ctx))
+	srv.FailEvents(1, http.StatusBadRequest, 0)
+	track(3)
+	require.NoError(t, c.FlushAndWait(ctx))
+	srv.FailEvents(2, http.StatusInternalServerError, 0)
+	track(6)
+	require.NoError(t, c.FlushAndWait(ctx))
+
+	var delivered, refused, failed int
+	for _, r := range srv.EventRequests() {
+		switch r.Status {
+		case http.StatusOK:
+			delivered += r.Items
+		case http.StatusBadRequest:
+			refused += r.Items
+		case http.StatusInternalServerError:
+			failed += r.Items
+		}
+	}
+	require.Equal(t, delivered, len(srv.Events()))
+	st := c.events.stats()
+	assert.Equal(t, uint64(4+1+1+3+6), st.Recorded)
+	assert.Equal(t, uint64(delivered), st.Sent)
+	assert.Equal(t, uint64(4+1+6), st.Sent)
+	assert.Equal(t, uint64(refused), st.Dropped[dropBadRequest])
+	assert.Equal(t, uint64(1), st.Dropped[dropEmptyVariation])
+	assert.Equal(t, uint64(failed), st.Retried, "each failed attempt was sent again")
+	assert.Equal(t, uint64(12), st.Retried)
+	assert.Zero(t, st.Queued)
+	var drops uint64
+	for _, n := range st.Dropped {
+		drops += n
+	}
+	assert.Equal(t, st.Recorded, st.Sent+drops+uint64(st.Queued))
+	assert.Equal(t, drops, c.DroppedEvents())
+}
+
+// With DisableEvents, records made for EventEvaluation listeners are not insight events:
+// when the buffer overflows, nothing is reported as dropped events.
+func TestDisabledEventsReportNoDrops(t *testing.T) {
+	checkLeaks(t)
+	srv := fbtest.NewTestServer(t)
+	var logs syncBuffer
+	c := newEventsClient(t, srv, Config{DisableEvents: true, EventCapacity: 16,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))}, targetedFlag())
+	col := newCollector()
+	c.On(EventEvaluation, col.add)
+	dropped := newCollector()
+	c.On(EventEventsDropped, dropped.add)
+	for range 10000 {
+		c.BoolVariation("ff-bool", NewUser("u1"), false)
+	}
+	col.wait(t, 1)
+	require.Positive(t, c.events.stats().ListenerMissed, "the buffer overflowed")
+	require.NoError(t, c.Close())
+	assert.Zero(t, c.DroppedEvents())
+	assert.NotContains(t, logs.String(), "insight events dropped")
+	assert.Empty(t, dropped.snapshot())
+}
+
+func TestRequestTimeoutFitsTheBody(t *testing.T) {
+	// A 12 KB batch over a 1 KB/s link takes 12 s: its request must not time out first.
+	assert.Greater(t, requestTimeout(12<<10), 12*time.Second+responseTimeout/2)
+	assert.Greater(t, requestTimeout(1<<20), requestTimeout(12<<10))
+	assert.GreaterOrEqual(t, requestTimeout(0), responseTimeout)
+}
