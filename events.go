@@ -36,8 +36,9 @@ func (c *Client) Track(user User, eventName string) error {
 
 // TrackMetric records a custom metric event for user: FeatBit's eventName with a numeric
 // value, sent to FeatBit with the next batch of insight events and stamped, like evaluation
-// events, with the time the SDK takes it from its buffer (see Config.FlushInterval). It
-// never blocks, does no I/O and does not allocate.
+// events, with the time the SDK takes it from its buffer: at most FlushInterval/10 (100 ms by
+// default) after the call, in recording order. It never blocks, does no I/O and does not
+// allocate.
 //
 // It returns ErrInvalidEvent for a blank event name, ErrInvalidUser for an invalid user
 // (User.Valid), ErrInvalidMetricValue for NaN, an infinite value or one whose magnitude is
@@ -121,7 +122,11 @@ func (c *Client) DroppedEvents() uint64 {
 	if c == nil {
 		return 0
 	}
-	return c.events.dropped()
+	var n uint64
+	for _, d := range c.events.stats().Dropped {
+		n += d
+	}
+	return n
 }
 
 func (c *Client) isClosed() bool {

@@ -92,12 +92,6 @@ func (rc *recorder) dropCounts() (counts [numDropReasons]uint64, total uint64) {
 	return counts, total
 }
 
-// dropped returns the number of insight events dropped.
-func (rc *recorder) dropped() uint64 {
-	_, total := rc.dropCounts()
-	return total
-}
-
 // dropLogInterval is the least time between two log warnings about dropped events.
 const dropLogInterval = 30 * time.Second
 
@@ -121,23 +115,25 @@ func (p *dropReporter) due(counts *[numDropReasons]uint64) time.Time {
 	return p.lastEmit.Add(p.interval)
 }
 
-// report reports the drops not yet reported, unless the last report is too recent and final
-// is false.
+// reportDrops reports the drops not yet reported, unless the last report is too recent and
+// final is false.
 func (d *dispatcher) reportDrops(now time.Time, final bool) {
 	counts, total := d.rc.dropCounts()
 	p := &d.reporter
-	if emitN, emitWhy := dropsSince(&counts, &p.emitted); emitN > 0 && (final || !now.Before(p.lastEmit.Add(p.interval))) {
+	if counts != p.emitted && (final || !now.Before(p.lastEmit.Add(p.interval))) {
+		n, why := dropsSince(&counts, &p.emitted)
 		p.emitted, p.lastEmit = counts, now
 		d.rc.listeners.emit(Event{
 			Type:    EventEventsDropped,
 			Time:    now,
-			Message: strconv.FormatUint(emitN, 10) + " insight events dropped: " + emitWhy,
-			Dropped: &Dropped{Count: emitN, Total: total, Why: emitWhy},
+			Message: strconv.FormatUint(n, 10) + " insight events dropped: " + why,
+			Dropped: &Dropped{Count: n, Total: total, Why: why},
 		})
 	}
-	if logN, logWhy := dropsSince(&counts, &p.logged); logN > 0 && (final || p.lastLog.IsZero() || now.Sub(p.lastLog) >= dropLogInterval) {
+	if counts != p.logged && (final || p.lastLog.IsZero() || now.Sub(p.lastLog) >= dropLogInterval) {
+		n, why := dropsSince(&counts, &p.logged)
 		p.logged, p.lastLog = counts, now
-		d.log.Warn("fbclient: insight events dropped", "dropped", logN, "total", total, "why", logWhy)
+		d.log.Warn("fbclient: insight events dropped", "dropped", n, "total", total, "why", why)
 	}
 }
 
