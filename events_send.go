@@ -130,7 +130,7 @@ func (d *dispatcher) run() {
 	defer timer.Stop()
 	// While records come, the dispatcher takes them once per linger (or when the queue fills
 	// up), not on every wake-up: lingerUntil is the next time. Otherwise it is parked, and
-	// the first record wakes it.
+	// the first record wakes it to start a linger.
 	var lingerUntil time.Time
 	take := true
 	for {
@@ -175,6 +175,11 @@ func (d *dispatcher) run() {
 		take = true
 		select {
 		case <-rc.wake:
+			if lingerUntil.IsZero() {
+				// The first record after a pause: take it with those that follow, at
+				// most one linger later.
+				lingerUntil, take = time.Now().Add(d.t.linger), false
+			}
 		case <-tick:
 		case <-rc.flush:
 			d.drain(time.Now(), rc.queue.Head())
