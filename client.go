@@ -84,13 +84,14 @@ func New(cfg Config) (*Client, error) {
 	return newClient(cfg, nil)
 }
 
-// newClient is New with the built-in sources' timings adjusted by tune, for tests.
-func newClient(cfg Config, tune func(*syncTimings)) (*Client, error) {
-	return newClientCache(cfg, tune, defaultCacheTimings())
+// newClient is New with the built-in sources' timings adjusted by tune and the event
+// pipeline's by tuneEvents, for tests.
+func newClient(cfg Config, tune func(*syncTimings), tuneEvents ...func(*eventTimings)) (*Client, error) {
+	return newClientCache(cfg, tune, defaultCacheTimings(), tuneEvents...)
 }
 
 // newClientCache is newClient with the cache writer's timings given, for tests.
-func newClientCache(cfg Config, tune func(*syncTimings), ct cacheTimings) (*Client, error) {
+func newClientCache(cfg Config, tune func(*syncTimings), ct cacheTimings, tuneEvents ...func(*eventTimings)) (*Client, error) {
 	r, err := cfg.resolve()
 	if err != nil {
 		return nil, err
@@ -129,12 +130,7 @@ func newClientCache(cfg Config, tune func(*syncTimings), ct cacheTimings) (*Clie
 			return nil, err
 		}
 	}
-	sender := c.newEventSender()
-	c.events = newRecorder(r.EventCapacity, sender != nil, c.listeners, c.log.Warn)
-	if sender != nil {
-		c.events.sink = sender.add
-	}
-	c.events.start()
+	c.events = c.newEvents(tuneEvents...)
 	if reload != nil {
 		c.runOffline(reload)
 	}
@@ -281,13 +277,16 @@ func (c *Client) markReady() {
 
 // Close stops sync, sends the insight events the client still holds, lets listeners finish
 // what is queued for them, and releases every goroutine the client started. It returns
-// within Config.CloseTimeout (default 5 s) plus the time to stop the connection, and always
-// returns nil; calling it again does nothing. After Close, evaluations still answer from the
-// last data set, but nothing is recorded or sent.
+// within Config.CloseTimeout (default 5 s) plus the time to stop the connection. It returns
+// nil, or an error matching ErrEventsUndelivered, saying how many, if it gave up insight
+// events: CloseTimeout ran out, or the events endpoint failed during Close. Calling it again
+// does nothing and returns nil. After Close, evaluations still answer from the last data set,
+// but nothing is recorded or sent.
 func (c *Client) Close() error {
 	if c == nil {
 		return nil
 	}
+	var err error
 	c.closeOnce.Do(func() {
 		close(c.closed)
 		deadline := time.Now().Add(c.cfg.CloseTimeout)
@@ -298,7 +297,7 @@ func (c *Client) Close() error {
 		if c.cache != nil {
 			c.cache.close(deadline)
 		}
-		c.closeEvents(deadline)
+		err = c.closeEvents(deadline)
 		if t := c.cfg.ownTransport; t != nil {
 			t.CloseIdleConnections()
 		}
@@ -307,5 +306,5 @@ func (c *Client) Close() error {
 		c.listeners.close(ctx)
 		cancel()
 	})
-	return nil
+	return err
 }

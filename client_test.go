@@ -698,7 +698,7 @@ func TestConcurrentVariationDuringUpdates(t *testing.T) {
 					if d.Value != "true" && d.Value != "false" {
 						panic("unexpected value " + d.Value)
 					}
-				case ReasonClientNotReady, ReasonFlagNotFound:
+				case ReasonClientNotReady, ReasonFlagNotFound, ReasonFlagArchived:
 					if d.Value != "default" {
 						panic("fallback without the default")
 					}

@@ -209,3 +209,67 @@ func BenchmarkEventsCPUPerEvent(b *testing.B) {
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*perServer), "cpu-ns/event")
 	})
 }
+
+// blockedServer is an events endpoint that never answers until the benchmark ends.
+func blockedServer(tb testing.TB) string {
+	stop := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-stop:
+		case <-r.Context().Done():
+		}
+	}))
+	tb.Cleanup(srv.Close)
+	tb.Cleanup(func() { close(stop) }) // runs first: lets the requests end
+	return srv.URL
+}
+
+// Scenario 1 with events on, from all the benchmark's goroutines at once, while the event
+// buffer is full (the endpoint does not answer): every call takes the drop path. Run with
+// -cpu 1,2: more goroutines must not make a call slower.
+func BenchmarkEventsVariationParallelFull(b *testing.B) {
+	c := eventsBenchClient(b, blockedServer(b), testSecret, Config{EventCapacity: 1000, CloseTimeout: time.Millisecond},
+		full([]wire.Flag{boolFlag("bool-flag", true, 1)}))
+	for c.DroppedEvents() == 0 {
+		sinkBool = c.BoolVariation("bool-flag", benchUser, false)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		v := false
+		for pb.Next() {
+			v = c.BoolVariation("bool-flag", benchUser, false)
+		}
+		sinkBool = v
+	})
+}
+
+// Scenario 1 with events on, from all the benchmark's goroutines at once, sending to a
+// loopback endpoint with the default Config: the calls record what the pipeline takes and
+// drop the rest.
+func BenchmarkEventsVariationParallel(b *testing.B) {
+	c := eventsBenchClient(b, discardServer(b), testSecret, Config{}, full([]wire.Flag{boolFlag("bool-flag", true, 1)}))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		v := false
+		for pb.Next() {
+			v = c.BoolVariation("bool-flag", benchUser, false)
+		}
+		sinkBool = v
+	})
+}
+
+// The encoding of one evaluation event.
+func BenchmarkAppendItem(b *testing.B) {
+	r := record{kind: recordEvaluation, flag: &flag{key: "new-checkout-flow"}, v: &variation{id: "18b369f8-5ae1-4e59-9d07-0e5b3c86e0e0", value: "true"},
+		reason: ReasonFallthrough, user: NewUser("user-1234567").WithName("Jane Doe").WithCustom("country", "us").WithCustom("plan", "enterprise")}
+	var e itemEncoder
+	buf := make([]byte, 0, 1024)
+	at := time.Now()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		buf = e.appendItem(buf[:0], &r, at)
+	}
+}

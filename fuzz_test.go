@@ -118,7 +118,7 @@ func FuzzEvaluate(f *testing.F) {
 		// the default.
 		var st store
 		st.apply(&wire.DataSync{EventType: wire.EventFull, FeatureFlags: []wire.Flag{w}})
-		c := &Client{events: newRecorder(16, false, &listeners{}, func(string, ...any) {})}
+		c := &Client{events: newRecorder(16, false, &listeners{})}
 		c.store.cur.Store(st.load())
 		d := c.VariationDetail("fuzz", u, "default")
 		if d.Err != nil && d.Value != "default" {

@@ -111,7 +111,8 @@ type EventDrops struct {
 	Refused uint64
 	// Unauthorized: FeatBit refused the env secret (401, 403); no event is sent after that.
 	Unauthorized uint64
-	// Undelivered: not delivered after the retries, or not sent before Close's deadline.
+	// Undelivered: not sent before Close's deadline (events are kept through outages, so
+	// nothing else gives up on them).
 	Undelivered uint64
 }
 
@@ -126,6 +127,10 @@ type ListenerStats struct {
 	// Missed counts the events missed by all listeners since the client was created,
 	// listeners since removed included.
 	Missed uint64
+	// Unrecorded counts the evaluations no EventEvaluation listener was told of because the
+	// event buffer was full, when insight events are not sent (Offline, DisableEvents); when
+	// they are sent, such evaluations are EventStats.Dropped.BufferFull.
+	Unrecorded uint64
 	// Each lists the registered listeners, in registration order.
 	Each []ListenerStat
 }
@@ -181,6 +186,9 @@ func (c *Client) Stats() Stats {
 
 	missed, each := c.listeners.stats()
 	s.Listeners.Missed = missed
+	if !c.events.send {
+		s.Listeners.Unrecorded = c.events.stats().ListenerMissed
+	}
 	if len(each) > 0 {
 		s.Listeners.Each = make([]ListenerStat, len(each))
 		for i, l := range each {
@@ -204,19 +212,22 @@ func dataAge(st Status, now time.Time) time.Duration {
 // eventStats reads the insight-event pipeline's counters.
 func (c *Client) eventStats() EventStats {
 	rc := c.events
-	if rc.sink == nil { // Offline or DisableEvents: records are made for listeners only
+	if !rc.send { // Offline or DisableEvents: records are made for listeners only
 		return EventStats{}
 	}
-	d := func(why dropReason) uint64 { return rc.drops[why].Load() }
+	s := rc.stats()
+	d := s.Dropped
 	return EventStats{
-		Recorded: rc.queue.Head(),
-		Queued:   rc.queue.Used(),
+		Recorded: s.Recorded,
+		Sent:     s.Sent,
+		Retried:  s.Retried,
+		Queued:   s.Queued,
 		Dropped: EventDrops{
-			BufferFull:   d(dropBufferFull),
-			Invalid:      d(dropEmptyVariation) + d(dropOversize),
-			Refused:      d(dropBadRequest) + d(dropTooLarge) + d(dropStatus),
-			Unauthorized: d(dropUnauthorized),
-			Undelivered:  d(dropRetries) + d(dropClosing),
+			BufferFull:   d[dropBufferFull],
+			Invalid:      d[dropEmptyVariation] + d[dropOversize],
+			Refused:      d[dropBadRequest] + d[dropTooLarge] + d[dropStatus],
+			Unauthorized: d[dropUnauthorized],
+			Undelivered:  d[dropClosing],
 		},
 	}
 }
