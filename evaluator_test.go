@@ -106,25 +106,25 @@ func TestSendToExperiment(t *testing.T) {
 		return compileFlag(&w, 1, nil)
 	}
 	target := NewUser("target")
-	assert.True(t, evaluate(mk(true, false, 0, 0, 1), &target).inExpt, "targets count when all targets are included")
-	assert.False(t, evaluate(mk(false, true, 1, 0, 1), &target).inExpt, "otherwise they do not")
+	assert.True(t, evaluate(mk(true, false, 0, 0, 1), &target).inExpt(), "targets count when all targets are included")
+	assert.False(t, evaluate(mk(false, true, 1, 0, 1), &target).inExpt(), "otherwise they do not")
 
 	u := NewUser("someone")
-	assert.True(t, evaluate(mk(true, false, 0, 0, 1), &u).inExpt)
-	assert.False(t, evaluate(mk(false, false, 1, 0, 1), &u).inExpt, "rule not included in the experiment")
-	assert.False(t, evaluate(mk(false, true, 0, 0, 1), &u).inExpt, "exptRollout 0")
-	assert.True(t, evaluate(mk(false, true, 1, 0, 1), &u).inExpt, "exptRollout covers the slice")
+	assert.True(t, evaluate(mk(true, false, 0, 0, 1), &u).inExpt())
+	assert.False(t, evaluate(mk(false, false, 1, 0, 1), &u).inExpt(), "rule not included in the experiment")
+	assert.False(t, evaluate(mk(false, true, 0, 0, 1), &u).inExpt(), "exptRollout 0")
+	assert.True(t, evaluate(mk(false, true, 1, 0, 1), &u).inExpt(), "exptRollout covers the slice")
 
 	// A 100% slice with 30% sent to experiments: hashed on "expt" + flag key + user key.
 	for _, key := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
 		u := NewUser(key)
 		want := bucket("exptexpt-flag"+key) <= 0.3
-		assert.Equal(t, want, evaluate(mk(false, true, 0.3, 0, 1), &u).inExpt, key)
+		assert.Equal(t, want, evaluate(mk(false, true, 0.3, 0, 1), &u).inExpt(), key)
 	}
 
 	off := mk(true, true, 1, 0, 1)
 	off.enabled = false
-	assert.False(t, evaluate(off, &u).inExpt, "an off flag is never in an experiment")
+	assert.False(t, evaluate(off, &u).inExpt(), "an off flag is never in an experiment")
 }
 
 func TestMalformedFlags(t *testing.T) {

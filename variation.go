@@ -33,12 +33,12 @@ var wrongType = result{reason: ReasonWrongType, err: ErrWrongType}
 // record hands a successful typed evaluation to the event pipeline.
 func (c *Client) record(f *flag, r *result, u *User) {
 	if c.events.wanted() {
-		c.events.putEvaluation(f, r.v, r.reason, r.inExpt, u)
+		c.events.putEvaluation(f, r.v, r.reason, r.inExpt(), u)
 	}
 }
 
 func detail(key string, r *result, value string) EvalDetail {
-	d := EvalDetail{FlagKey: key, Value: value, Reason: r.reason, InExperiment: r.inExpt, Split: r.split, Err: r.err}
+	d := EvalDetail{FlagKey: key, Value: value, Reason: r.reason, InExperiment: r.inExpt(), Split: r.split(), Err: r.err}
 	if r.v != nil {
 		d.VariationID = r.v.id
 	}
