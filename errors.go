@@ -25,11 +25,21 @@ var (
 	ErrWrongType = errors.New("fbclient: flag type doesn't match the request")
 	// ErrEvaluation: the flag's definition cannot be evaluated.
 	ErrEvaluation = errors.New("fbclient: evaluation failed")
-	// ErrInitializationFailed: the server rejected the credentials; the client will not
-	// initialize.
+	// ErrInitializationFailed: FeatBit rejected the credentials, or a Config.DataSource
+	// stopped for good (DataSink.Stop); the client will not initialize.
 	ErrInitializationFailed = errors.New("fbclient: initialization failed")
 	// ErrClosed: the client has been closed.
 	ErrClosed = errors.New("fbclient: client closed")
+
+	// ErrInvalidEvent: the event name given to Track or TrackMetric is empty or blank.
+	ErrInvalidEvent = errors.New("fbclient: invalid event name")
+	// ErrInvalidMetricValue: the value given to TrackMetric is NaN, infinite, or beyond the
+	// range of the 32-bit float FeatBit stores it in (FeatBit would reject the whole batch).
+	ErrInvalidMetricValue = errors.New("fbclient: invalid metric value")
+	// ErrEventsUndelivered: Close gave up insight events it still held, because
+	// Config.CloseTimeout ran out or the events endpoint failed during Close. The error says
+	// how many; they are also counted in DroppedEvents.
+	ErrEventsUndelivered = errors.New("fbclient: insight events not delivered")
 )
 
 // wrapEvalError returns an ErrEvaluation with a description, built once at compile time so

@@ -2,7 +2,6 @@ package fbclient
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -12,19 +11,6 @@ import (
 	"unsafe"
 
 	"github.com/featflags/fbclient/internal/mpsc"
-)
-
-// Errors of Track, TrackMetric and Close. An invalid user is reported with ErrInvalidUser.
-var (
-	// ErrInvalidEvent: the event name given to Track or TrackMetric is empty or blank.
-	ErrInvalidEvent = errors.New("fbclient: invalid event name")
-	// ErrInvalidMetricValue: the value given to TrackMetric is NaN, infinite, or beyond the
-	// range of the 32-bit float FeatBit stores it in (FeatBit would reject the whole batch).
-	ErrInvalidMetricValue = errors.New("fbclient: invalid metric value")
-	// ErrEventsUndelivered: Close gave up insight events it still held, because
-	// Config.CloseTimeout ran out or the events endpoint failed during Close. The error says
-	// how many; they are also counted in DroppedEvents.
-	ErrEventsUndelivered = errors.New("fbclient: insight events not delivered")
 )
 
 // Track records that user performed the custom event eventName, a FeatBit metric with the
