@@ -238,8 +238,9 @@ func (c *Client) WaitForInitialization(ctx context.Context) error {
 //
 // A listener for EventClientReady registered after the client became ready
 // is called at once. EventEvaluation events are emitted by the client's event goroutine
-// about a millisecond after the evaluation, so they can come after sync events that
-// happened later; evaluations the event buffer has no room for are never emitted, and are
+// when it takes the evaluation from its buffer: up to FlushInterval/10 after the evaluation
+// (at most 100 ms; sooner when the buffer fills up), so they can come after sync events
+// that happened later; evaluations the event buffer has no room for are never emitted, and are
 // counted in EventEventsDropped instead. A listener must not call Close: Close waits for
 // listeners to finish, so it would wait out Config.CloseTimeout.
 func (c *Client) On(t EventType, fn func(Event), opts ...ListenerOption) (off func()) {

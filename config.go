@@ -138,29 +138,36 @@ type Config struct {
 	// to FeatBit. EventEvaluation listeners are still told.
 	DisableEvents bool
 
-	// FlushInterval is how often buffered insight events are sent. Default 1 s, minimum
-	// 10 ms.
+	// FlushInterval is the longest an insight event waits before its batch is sent: a batch
+	// goes out FlushInterval after its first event at the latest (sooner when it reaches
+	// EventBatchSize), while the endpoint works and a request slot is free. Default 1 s,
+	// minimum 10 ms.
 	FlushInterval time.Duration
 
 	// EventCapacity is how many insight events may wait to be sent. When it is full, new
 	// events are dropped and counted (Client.DroppedEvents, EventEventsDropped). Default 10000.
 	EventCapacity int
 
-	// EventBatchSize is the maximum number of events in one request. Default 50.
+	// EventBatchSize is the number of events at which a batch is sent without waiting for
+	// FlushInterval. It is not a maximum: while every request is busy or the endpoint fails,
+	// a batch keeps growing beyond it, up to EventBatchBytes. Default 50.
 	EventBatchSize int
 
-	// EventBatchBytes is the maximum body size of one request. Default 1 MiB.
+	// EventBatchBytes is the maximum body size of one request; an event larger than that on
+	// its own is dropped and counted. Default 1 MiB, minimum 1024.
 	EventBatchBytes int
 
 	// CloseTimeout bounds Close: the time it spends sending the events it still holds and
 	// letting listeners finish. Default 5 s.
 	CloseTimeout time.Duration
 
-	// HTTPClient is used for polling and events. Default: a client with a 10 s timeout
-	// and a transport of its own, cloned from http.DefaultTransport, that keeps an idle
-	// connection for each concurrent events request.
-	// The WebSocket dialer uses its Transport's proxy, dial function and TLS settings if it
-	// is an *http.Transport.
+	// HTTPClient is used for polling and events. Default: a client with a transport of its
+	// own, cloned from http.DefaultTransport, that keeps an idle connection for each
+	// concurrent events request, and a 10 s timeout for polling requests. An events request
+	// is bounded by a timeout sized for its body instead (10 s plus 1 s per KiB), so that a
+	// large batch on a slow link is not cut short and sent twice; a caller's HTTPClient
+	// keeps its own Timeout as well. The WebSocket dialer uses its Transport's proxy, dial
+	// function and TLS settings if it is an *http.Transport.
 	HTTPClient *http.Client
 
 	// Listeners are registered before the client starts, so they see every event from the
