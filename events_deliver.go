@@ -33,9 +33,6 @@ const (
 	// retryFirst and retryMax bound the backoff between probes of a failing endpoint.
 	retryFirst = 250 * time.Millisecond
 	retryMax   = 30 * time.Second
-	// eventsMaxRetryAfter caps the wait a Retry-After header from the events endpoint can
-	// ask for.
-	eventsMaxRetryAfter = time.Minute
 	// responseTimeout and slowestLink size a request's timeout: the time the body takes at
 	// slowestLink bytes per second, plus responseTimeout.
 	responseTimeout = 10 * time.Second
@@ -134,11 +131,9 @@ func (d *dispatcher) hold(b *batch) {
 
 // fail marks the endpoint failing after a retryable failure and schedules the next probe.
 func (d *dispatcher) fail(r response, now time.Time) {
-	wait := time.Duration(0)
-	if r.retryAfter > 0 {
-		ra := min(r.retryAfter, eventsMaxRetryAfter)
-		d.retryAfter = now.Add(d.t.wait(ra))
-		wait = ra
+	wait := r.retryAfter // clamped to backoff.MaxRetryAfter by post
+	if wait > 0 {
+		d.retryAfter = now.Add(d.t.wait(wait))
 	}
 	if !d.failing || len(d.inFlight) == 0 { // the probe failed, or the first failure
 		wait = max(wait, d.bo.Next())
@@ -325,7 +320,7 @@ func (d *dispatcher) post(b *batch) (r response) {
 		r.detail = strings.TrimSpace(strings.ToValidUTF8(string(head[:n]), string(utf8.RuneError)))
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
-	r.retryAfter = backoff.RetryAfter(resp.Header, time.Now(), eventsMaxRetryAfter)
+	r.retryAfter = backoff.RetryAfter(resp.Header, time.Now(), backoff.MaxRetryAfter)
 	return r
 }
 

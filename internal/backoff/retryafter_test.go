@@ -32,11 +32,26 @@ func TestRetryAfter(t *testing.T) {
 		{"99999999999", limit},
 		{"99999999999999", limit},
 		{"99999999999999999999999", limit},
+		{"9223372036854775807", limit},
+		{"9223372036854775808", limit},
+		{"-9223372036854775808", 0},
+		{"-9223372036854775809", 0},
+		{"-0", 0},
+		// Exponents, fractions and other number forms are not delay-seconds: ignored.
+		{"1e9", 0},
+		{"-1e9", 0},
+		{"1E3", 0},
+		{"Infinity", 0},
 		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
 		{now.Add(-time.Hour).Format(http.TimeFormat), 0},
 		{now.Add(time.Hour).Format(http.TimeFormat), limit},
 		{"Fri, 31 Dec 9999 23:59:59 GMT", limit},
 		{"Mon, 01 Jan 0001 00:00:00 GMT", 0},
+		{now.Add(-200 * 365 * 24 * time.Hour).Format(http.TimeFormat), 0},
+		{now.Add(200 * 365 * 24 * time.Hour).Format(http.TimeFormat), limit},
+		{"Sunday, 06-Nov-94 08:49:37 GMT", 0},  // RFC 850, in the past
+		{"Sun Nov  6 08:49:37 2994", limit},    // asctime, far in the future
+		{"Fri, 31 Dec 9999 23:59:59 +0100", 0}, // not an HTTP date (not GMT): ignored
 		{"soon", 0},
 		{"1.5", 0},
 		{"0x10", 0},
