@@ -132,7 +132,7 @@ func newClientCache(cfg Config, tune func(*syncTimings), ct cacheTimings, tuneEv
 	}
 	c.events = c.newEvents(tuneEvents...)
 	if reload != nil {
-		c.runOffline(reload)
+		c.runSource(reload, SyncCustom)
 	}
 
 	if !r.Offline {
@@ -140,15 +140,7 @@ func newClientCache(cfg Config, tune func(*syncTimings), ct cacheTimings, tuneEv
 			c.cache = newCacheWriter(c, r.Cache, ct)
 			go c.cache.run()
 		}
-		src, mode := c.dataSource()
-		sink := &clientSink{c: c, mode: mode}
-		ctx, cancel := context.WithCancel(context.Background())
-		c.cancelSync = cancel
-		c.syncDone = make(chan struct{})
-		go func() {
-			defer close(c.syncDone)
-			sink.run(ctx, src)
-		}()
+		sink := c.runSource(c.dataSource())
 		timedOut := false
 		if r.StartWait > 0 {
 			t := time.NewTimer(r.StartWait)
@@ -183,6 +175,20 @@ func (c *Client) dataSource() (DataSource, SyncMode) {
 		return &pollingSource{url: r.pollingURL, secret: r.EnvSecret, hc: r.HTTPClient, t: t}, SyncPolling
 	}
 	return &streamingSource{url: r.streamingURL, secret: r.EnvSecret, dialer: newDialer(r.HTTPClient, t.handshakeTimeout), t: t}, SyncStreaming
+}
+
+// runSource runs src on a goroutine of its own until Close, and returns the sink it reports
+// to.
+func (c *Client) runSource(src DataSource, mode SyncMode) *clientSink {
+	sink := &clientSink{c: c, mode: mode}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancelSync = cancel
+	c.syncDone = make(chan struct{})
+	go func() {
+		defer close(c.syncDone)
+		sink.run(ctx, src)
+	}()
+	return sink
 }
 
 // Initialized reports whether the client has received its first data set from its source;

@@ -57,18 +57,6 @@ func (c *Client) loadOffline() (*fileSource, error) {
 	return src, nil
 }
 
-// runOffline runs the file source that reloads DataFile until Close.
-func (c *Client) runOffline(src *fileSource) {
-	sink := &clientSink{c: c, mode: SyncCustom}
-	ctx, cancel := context.WithCancel(context.Background())
-	c.cancelSync = cancel
-	c.syncDone = make(chan struct{})
-	go func() {
-		defer close(c.syncDone)
-		sink.run(ctx, src)
-	}()
-}
-
 // parseOffline parses an offline data set as a full data set, gives the items without
 // updatedAt the version now, and checks that every item can be used: offline data is
 // written by hand, so a mistake is an error rather than a skipped item.
