@@ -109,6 +109,7 @@ func (d *DataSet) MarshalJSON() ([]byte, error) {
 // panics is stopped as if it had called sink.Stop. Run must not call the client's Close,
 // which waits for Run to return.
 type DataSource interface {
+	// Run fills the client's data through sink until ctx is done or it calls sink.Stop.
 	Run(ctx context.Context, sink DataSink)
 }
 

@@ -15,50 +15,50 @@ import (
 // Its fields mirror FeatBit's JSON, and it encodes back to JSON that FeatBit accepts (empty
 // lists are left out, as FeatBit rejects a null one).
 type Event struct {
-	User       EventUser    `json:"user"`
-	Variations []Evaluation `json:"variations,omitempty"`
-	Metrics    []Metric     `json:"metrics,omitempty"`
+	User       EventUser    `json:"user"`                 // the user the item is for
+	Variations []Evaluation `json:"variations,omitempty"` // flag evaluations, in recording order
+	Metrics    []Metric     `json:"metrics,omitempty"`    // custom metrics, in recording order
 }
 
 // EventUser is the end user of an Event.
 type EventUser struct {
-	KeyID                string           `json:"keyId"`
-	Name                 string           `json:"name"`
-	CustomizedProperties []CustomProperty `json:"customizedProperties"`
+	KeyID                string           `json:"keyId"`                // the user's key
+	Name                 string           `json:"name"`                 // the user's name
+	CustomizedProperties []CustomProperty `json:"customizedProperties"` // custom attributes
 }
 
 // CustomProperty is a custom attribute of an EventUser; FeatBit sends every value as a
 // string.
 type CustomProperty struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
+	Name  string `json:"name"`  // the attribute's name
+	Value string `json:"value"` // its value
 }
 
 // Evaluation is one flag evaluation of an Event. Timestamp is in Unix milliseconds.
 type Evaluation struct {
-	FeatureFlagKey   string          `json:"featureFlagKey"`
-	SendToExperiment bool            `json:"sendToExperiment"`
-	Timestamp        int64           `json:"timestamp"`
-	Variation        ServedVariation `json:"variation"`
+	FeatureFlagKey   string          `json:"featureFlagKey"`   // the flag's key
+	SendToExperiment bool            `json:"sendToExperiment"` // counts for an experiment
+	Timestamp        int64           `json:"timestamp"`        // when it was recorded
+	Variation        ServedVariation `json:"variation"`        // what it served
 }
 
 // ServedVariation is the variation an Evaluation served: its id, its value as FeatBit
 // writes values (always a string) and the reason, such as "target match".
 type ServedVariation struct {
-	ID     string `json:"id"`
-	Value  string `json:"value"`
-	Reason string `json:"reason"`
+	ID     string `json:"id"`     // the variation's id
+	Value  string `json:"value"`  // its value
+	Reason string `json:"reason"` // why it was served
 }
 
 // Metric is one custom metric of an Event, such as a conversion or a revenue. Timestamp is
 // in Unix milliseconds.
 type Metric struct {
-	Route        string  `json:"route"`
-	Type         string  `json:"type"`
-	EventName    string  `json:"eventName"`
-	NumericValue float64 `json:"numericValue"`
-	AppType      string  `json:"appType"`
-	Timestamp    int64   `json:"timestamp"`
+	Route        string  `json:"route"`        // "index/metric" from the Go SDKs
+	Type         string  `json:"type"`         // "CustomEvent"
+	EventName    string  `json:"eventName"`    // the name given to Track or TrackMetric
+	NumericValue float64 `json:"numericValue"` // the metric's value (1 for Track)
+	AppType      string  `json:"appType"`      // "goserverside" from the Go SDKs
+	Timestamp    int64   `json:"timestamp"`    // when it was recorded
 }
 
 // problem is the body FeatBit (ASP.NET) sends with a 400 for an invalid insight batch.

@@ -41,6 +41,13 @@ const (
 	DropReasonKey = attribute.Key("fbclient.events.drop_reason")
 )
 
+// RegisterMetrics reports c.Stats() as observable instruments of opts' meter (scope
+// ScopeName), read once per collection and never on the evaluation path: fbclient.state,
+// fbclient.data.age, fbclient.data.flags and .segments, fbclient.sync.requests,
+// .reconnects, .data_syncs and .errors, fbclient.events.recorded, .sent, .retried, .dropped
+// and .queued, and fbclient.listeners.missed. Their attributes (StateKey, SyncTypeKey,
+// DropReasonKey, error.type) take fixed, small sets of values. It returns an error if an
+// instrument cannot be made; otherwise call the Registration's Unregister to stop reporting.
 func RegisterMetrics(c *fbclient.Client, opts MetricsOptions) (metric.Registration, error) {
 	m := opts.meter()
 	var errs []error
