@@ -25,9 +25,27 @@
 // evaluated (client not ready, unknown flag, invalid user, wrong type, malformed flag); the
 // Detail forms say why. The SDK never panics into the caller and never blocks a request.
 //
+// Client.Explain tells why a user gets a value, step by step; Client.FlagProblems lists the
+// parts of flags that can never work.
+//
+// Watching the client: Client.On registers listeners for flag changes, status changes,
+// evaluations and log records, and Client.OnValueChange follows one flag for one user.
+// Client.Status and Client.Stats report its state and counters, and Client.HealthHandler
+// serves them to readiness probes.
+//
+// Requests and observability: Client.WithContext binds the client to a request's
+// context.Context, which Config.Hooks receive; hooks run around every evaluation, for
+// tracing (the module github.com/featflags/fbclient/otel has one), auditing or metrics.
+//
+// Where the data comes from: streaming (the default) or polling from FeatBit, or a
+// Config.DataSource of your own (the module github.com/featflags/fbclient/redisstore reads a
+// data set shared through Redis). Config.Cache (FileCache, or redisstore's Writer) keeps the
+// last data set, so that a client that starts while FeatBit is unreachable serves it.
+//
 // For tests, Config.Offline with Config.DataFile (or Config.Data) runs the client from a JSON
 // data set with no network; package fbtest provides a fake FeatBit server, and package
-// fbtest/inmem a client whose flags a test sets in memory.
+// fbtest/inmem a client whose flags a test sets in memory. The module
+// github.com/featflags/fbclient/openfeature is an OpenFeature provider backed by a Client.
 package fbclient
 
 import (

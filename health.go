@@ -38,11 +38,12 @@ type Health struct {
 
 // HealthHandler returns an http.Handler answering readiness probes from the client's state:
 // 200 while the client is Ready, or Stale for at most opts.MaxStaleAge; 503 before the first
-// data set (NotReady), when sync stopped for good (Failed: FeatBit rejected the credentials)
-// and after Close. The body is a small JSON document (Health) with the state, how old the
-// data may be and the last sync error, which never contains the env secret or the streaming
-// token. It answers GET and HEAD, 405 to other methods, and is cheap enough for a probe
-// every second: it reads the status and two counters, nothing more.
+// data set (NotReady), when sync stopped for good (Failed: FeatBit rejected the credentials,
+// or a Config.DataSource stopped) and after Close. The body is a small JSON document
+// (Health) with the state, how old the data may be and the last sync error, which never
+// contains the env secret or the streaming token. It answers GET and HEAD, 405 to other
+// methods, and is cheap enough for a probe every second: it reads the status and two
+// counters, nothing more.
 //
 //	mux.Handle("GET /healthz/ready", client.HealthHandler(fbclient.HealthOptions{}))
 //

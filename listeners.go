@@ -25,8 +25,8 @@ const (
 	EventNetworkFetch
 	// EventNetworkFetchFull: a full data set was received and applied. Payload: Fetch.
 	EventNetworkFetchFull
-	// EventNetworkFetchCached: a sync completed and the SDK kept its cached data, changed only
-	// by the patch it received (which may be empty). Payload: Fetch.
+	// EventNetworkFetchCached: a sync completed and the SDK kept the data it holds, changed
+	// only by the patch it received (which may be empty). Payload: Fetch.
 	EventNetworkFetchCached
 	// EventNetworkFetchError: a sync attempt failed. Payload: Fetch, Err.
 	EventNetworkFetchError
@@ -36,8 +36,9 @@ const (
 	// Payload: FlagKeys.
 	EventFlagChanged
 	// EventEventsDropped: insight events were dropped: the buffer was full, FeatBit refused
-	// them, they were undelivered after the retries or unsent at Close's deadline, or FeatBit
-	// would have refused them (see Client.DroppedEvents). Payload: Dropped.
+	// them, Close could not deliver them, or FeatBit would have refused them (see
+	// Client.DroppedEvents). Events kept through an outage of the events endpoint are not
+	// dropped. Payload: Dropped.
 	EventEventsDropped
 	// EventLogCritical, EventLogError, EventLogWarning, EventLogInfo and EventLogDebug carry
 	// every record the SDK logs at that level, whether or not Config.Logger is set, except

@@ -14,9 +14,9 @@ const (
 	StateNotReady State = iota
 	// StateReady: the client has data and its last sync succeeded.
 	StateReady
-	// StateStale: the connection to FeatBit is lost or failing; the client serves the last
-	// data it received, or the data set it loaded from Config.Cache (Status.FromCache), and
-	// keeps trying to reconnect. It becomes ready again when a data-sync message arrives, not
+	// StateStale: the connection to FeatBit is lost or failing (or Config.DataSource reported
+	// a failure); the client serves the last data it received, or the data set it loaded
+	// from Config.Cache (Status.FromCache), and keeps trying to reconnect. It becomes ready again when a data-sync message arrives, not
 	// on a mere reconnect; after a warm start from the cache, only a full data set does.
 	StateStale
 	// StateFailed: FeatBit rejected the credentials (close code 4003 when streaming, HTTP 401
