@@ -260,13 +260,14 @@ func (c *Client) WaitForInitialization(ctx context.Context) error {
 // queue full (ListenerQueueSize, default 4096), in whose place it receives one EventMissed
 // event saying how many it missed, and events still queued when Close's deadline passes.
 //
-// A listener for EventClientReady registered after the client became ready
-// is called at once. EventEvaluation events are emitted by the client's event goroutine
-// when it takes the evaluation from its buffer: up to FlushInterval/10 after the evaluation
-// (at most 100 ms; sooner when the buffer fills up), so they can come after sync events
-// that happened later; evaluations the event buffer has no room for are never emitted, and are
-// counted in EventEventsDropped instead. A listener must not call Close: Close waits for
-// listeners to finish, so it would wait out Config.CloseTimeout.
+// A listener for EventClientReady registered after the client became ready is called at
+// once. EventEvaluation events are emitted by the client's event goroutine when it takes the
+// evaluation from its buffer: up to FlushInterval/10 after the evaluation (at most 100 ms;
+// sooner when the buffer fills up), so they can come after sync events that happened later.
+// Evaluations the event buffer has no room for are never emitted: they are counted as
+// dropped insight events (EventEventsDropped) or, when insight events are not sent (Offline,
+// DisableEvents), in Stats().Listeners.Unrecorded. A listener must not call Close: Close
+// waits for listeners to finish, so it would wait out Config.CloseTimeout.
 func (c *Client) On(t EventType, fn func(Event), opts ...ListenerOption) (off func()) {
 	return c.OnEvents([]EventType{t}, fn, opts...)
 }
