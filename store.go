@@ -115,8 +115,9 @@ func (s *snapshot) dataSet() *DataSet {
 // maxPending bounds the patches kept while waiting for the first full data set.
 const maxPending = 1024
 
-// store holds the current snapshot. Only the synchronizer writes; writers are serialized by
-// mu and publish a new snapshot atomically, and readers take no lock. The store keeps the
+// store holds the current snapshot. Only the data sink writes (sink.go, and its warm start
+// from Config.Cache in cache.go), and the offline load before any sink runs; writers are
+// serialized by mu and publish a new snapshot atomically, and readers take no lock. The store keeps the
 // wire items it is given: a data set must not be modified once applied.
 type store struct {
 	mu      sync.Mutex

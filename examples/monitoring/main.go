@@ -105,9 +105,9 @@ func newMonitor(out io.Writer) *monitor {
 func (m *monitor) listeners() []fbclient.Listener {
 	return []fbclient.Listener{
 		// One listener for all types receives them in the order the SDK emits them, so the
-		// printed lines tell a coherent story (evaluations are emitted about a millisecond
-		// after they happen, by the client's event goroutine). Listeners run on their own goroutines: a
-		// slow writer here never slows down an evaluation.
+		// printed lines tell a coherent story (evaluations are emitted by the client's event
+		// goroutine up to FlushInterval/10, at most 100 ms, after they happen). Listeners run
+		// on their own goroutines: a slow writer here never slows down an evaluation.
 		{Events: fbclient.EventTypes(), Func: m.print},
 		// Counting is a separate concern, so it gets its own listener for the one type it
 		// needs.
