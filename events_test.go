@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,16 +38,25 @@ func startEventsClient(t *testing.T, srv *fbtest.Server, cfg Config) *Client {
 	cfg.StreamingURL = srv.StreamingURL()
 	cfg.EventsURL = srv.EventsURL()
 	cfg.StartWait = -1
-	c, err := newClient(cfg, nil, quickRetries)
+	c, err := newClient(cfg, nil, quickEvents)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, c.Close()) })
 	return c
 }
 
-// quickRetries makes the event pipeline's waits (backoff, Retry-After) a thousand times
-// shorter, so that an outage of the events endpoint lasts milliseconds in tests.
+// quickEvents is quickRetries with the shortest linger: the dispatcher takes records a
+// millisecond after they come, not up to 100 ms later, so that tests that wait for an event
+// to be sent or heard do not wait out the linger.
+func quickEvents(t *eventTimings) {
+	quickRetries(t)
+	t.linger = time.Millisecond
+}
+
+// quickRetries makes the event pipeline's waits (backoff, Retry-After) ten thousand times
+// shorter, so that an outage of the events endpoint lasts milliseconds in tests: the longest
+// backoff (30 s) becomes 3 ms.
 func quickRetries(t *eventTimings) {
-	t.wait = func(d time.Duration) time.Duration { return d / 1000 }
+	t.wait = func(d time.Duration) time.Duration { return d / 10000 }
 }
 
 // newEventsClient is startEventsClient with the given flags loaded.
@@ -315,6 +325,9 @@ func TestTrackRacingClose(t *testing.T) {
 					if i == 100 {
 						started.Done()
 					}
+					// Yield, so that the other producers and Close get a core at once
+					// instead of at the next preemption (10 ms) on a 2-core machine.
+					runtime.Gosched()
 					err := c.Track(u, "e")
 					if errors.Is(err, ErrClosed) {
 						if i < 100 {
@@ -455,10 +468,10 @@ func TestRetryNetworkError(t *testing.T) {
 	}))
 	t.Cleanup(events.Close)
 	srv.HoldDataSync()
-	c, err := New(Config{EnvSecret: srv.Secret(), StreamingURL: srv.StreamingURL(), EventsURL: events.URL,
-		StartWait: -1, FlushInterval: time.Hour})
+	c, err := newClient(Config{EnvSecret: srv.Secret(), StreamingURL: srv.StreamingURL(), EventsURL: events.URL,
+		StartWait: -1, FlushInterval: time.Hour}, nil, quickRetries)
 	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { require.NoError(t, c.Close()) })
 	require.NoError(t, c.Track(NewUser("u"), "e"))
 	require.NoError(t, c.FlushAndWait(testCtx(t)))
 	mu.Lock()
@@ -686,7 +699,7 @@ func TestHangingEndpoint(t *testing.T) {
 	srv.HoldEvents()
 	const capacity = 100
 	c := newEventsClient(t, srv, Config{EventCapacity: capacity, EventBatchSize: 10, FlushInterval: 10 * time.Millisecond,
-		CloseTimeout: 100 * time.Millisecond}, targetedFlag())
+		CloseTimeout: 10 * time.Millisecond}, targetedFlag())
 	ctx := testCtx(t)
 	u := NewUser("u1")
 
@@ -700,7 +713,7 @@ func TestHangingEndpoint(t *testing.T) {
 	assert.Zero(t, testing.AllocsPerRun(100, func() { c.BoolVariation("ff-bool", u, false) }))
 
 	// FlushAndWait gives up with its context.
-	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	short, cancel := context.WithTimeout(ctx, 5*time.Millisecond)
 	defer cancel()
 	assert.ErrorIs(t, c.FlushAndWait(short), context.DeadlineExceeded)
 
