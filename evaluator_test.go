@@ -279,7 +279,7 @@ func offlineData(t *testing.T, flags []wire.Flag, segs ...wire.Segment) (*Client
 	path := filepath.Join(t.TempDir(), "flags.json")
 	require.NoError(t, os.WriteFile(path, b, 0o600))
 	logs := &records{}
-	c, err := New(Config{Offline: true, DataFile: path, Logger: slog.New(logs)})
+	c, err := newClient(Config{Offline: true, DataFile: path, Logger: slog.New(logs)}, nil, quickEvents)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, c.Close()) })
 	return c, logs

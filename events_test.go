@@ -44,21 +44,6 @@ func startEventsClient(t *testing.T, srv *fbtest.Server, cfg Config) *Client {
 	return c
 }
 
-// quickEvents is quickRetries with the shortest linger: the dispatcher takes records a
-// millisecond after they come, not up to 100 ms later, so that tests that wait for an event
-// to be sent or heard do not wait out the linger.
-func quickEvents(t *eventTimings) {
-	quickRetries(t)
-	t.linger = time.Millisecond
-}
-
-// quickRetries makes the event pipeline's waits (backoff, Retry-After) ten thousand times
-// shorter, so that an outage of the events endpoint lasts milliseconds in tests: the longest
-// backoff (30 s) becomes 3 ms.
-func quickRetries(t *eventTimings) {
-	t.wait = func(d time.Duration) time.Duration { return d / 10000 }
-}
-
 // newEventsClient is startEventsClient with the given flags loaded.
 func newEventsClient(t *testing.T, srv *fbtest.Server, cfg Config, flags ...wire.Flag) *Client {
 	t.Helper()

@@ -22,12 +22,27 @@ func checkLeaks(t testing.TB) {
 	t.Cleanup(func() { goleak.VerifyNone(t, opts...) })
 }
 
+// quickRetries makes the event pipeline's waits (backoff, Retry-After) ten thousand times
+// shorter, so that an outage of the events endpoint lasts milliseconds in tests: the longest
+// backoff (30 s) becomes 3 ms.
+func quickRetries(t *eventTimings) {
+	t.wait = func(d time.Duration) time.Duration { return d / 10000 }
+}
+
+// quickEvents is quickRetries with the shortest linger: the dispatcher takes records a
+// millisecond after they come, not up to 100 ms later, so that tests that wait for an event
+// to be sent or heard do not wait out the linger.
+func quickEvents(t *eventTimings) {
+	quickRetries(t)
+	t.linger = time.Millisecond
+}
+
 // newOffline starts an offline client from a data file, closed when the test ends, and
 // checks that it leaves no goroutine behind.
 func newOffline(t testing.TB, file string) *Client {
 	t.Helper()
 	checkLeaks(t)
-	c, err := New(Config{Offline: true, DataFile: file})
+	c, err := newClient(Config{Offline: true, DataFile: file}, nil, quickEvents)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, c.Close()) })
 	require.True(t, c.Initialized())

@@ -206,7 +206,7 @@ func startURL(t *testing.T, streamingURL, httpURL, secret string, o opts) (*Clie
 		if o.tune != nil {
 			o.tune(st)
 		}
-	})
+	}, quickEvents)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		require.NoError(t, c.Close())
