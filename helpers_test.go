@@ -2,6 +2,8 @@ package fbclient
 
 import (
 	"context"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,11 +17,44 @@ import (
 var leakOptions = []goleak.Option{goleak.IgnoreTopFunction("github.com/dlclark/regexp2.runClock"), goleak.IgnoreAnyFunction("github.com/dlclark/regexp2.runClock")}
 
 // checkLeaks fails t if a goroutine started during the test is still running when the test
-// and its cleanups end.
+// and its cleanups end. In a parallel test (see parallel), or a subtest of one, other tests'
+// goroutines run at the same time, so the check is left to TestMain, which checks that no
+// goroutine of any test is left when the package's tests end.
 func checkLeaks(t testing.TB) {
 	t.Helper()
 	opts := append([]goleak.Option{goleak.IgnoreCurrent()}, leakOptions...)
-	t.Cleanup(func() { goleak.VerifyNone(t, opts...) })
+	t.Cleanup(func() {
+		if !inParallel(t) {
+			goleak.VerifyNone(t, opts...)
+		}
+	})
+}
+
+// parallelTests holds the names of the tests marked by parallel.
+var parallelTests sync.Map
+
+// parallel runs t in parallel with the package's other parallel tests (t.Parallel). It is for
+// tests that mostly wait on real time that no test hook can shorten: a regular expression's
+// match timeout, a connection that must be found dead. Go runs parallel tests after the
+// sequential ones of their parent, so the leak checks of sequential tests see none of them.
+func parallel(t *testing.T) {
+	parallelTests.Store(t.Name(), true)
+	t.Parallel()
+}
+
+// inParallel reports whether t, or a test it is a subtest of, is marked by parallel.
+func inParallel(t testing.TB) bool {
+	name := t.Name()
+	for {
+		if _, ok := parallelTests.Load(name); ok {
+			return true
+		}
+		i := strings.LastIndexByte(name, '/')
+		if i < 0 {
+			return false
+		}
+		name = name[:i]
+	}
 }
 
 // quickRetries makes the event pipeline's waits (backoff, Retry-After) ten thousand times

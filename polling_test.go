@@ -183,6 +183,7 @@ func TestPollingResponses(t *testing.T) {
 // Requests carry the raw secret in Authorization and the client's User-Agent, and never
 // overlap, even when one outlasts the poll interval.
 func TestPollingRequests(t *testing.T) {
+	parallel(t) // waits out a request timeout
 	checkLeaks(t)
 	var mu sync.Mutex
 	var headers []http.Header
