@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/featflags/fbclient/fbtest"
 	"github.com/featflags/fbclient/internal/wire"
@@ -119,17 +118,6 @@ func recordAndSend(tb testing.TB, c *Client, n int) time.Duration {
 	}
 	require.NoError(tb, c.FlushAndWait(ctx))
 	return cpuTime(tb) - start
-}
-
-// TestMain runs the package's tests, and then checks that none of them left a goroutine
-// running (each sequential test that starts a client also checks itself: checkLeaks); or,
-// in the child process BenchmarkEventsCPUPerEvent starts, it runs the events endpoint that
-// the benchmark measures against.
-func TestMain(m *testing.M) {
-	if os.Getenv("FBCLIENT_DISCARD_SERVER") == "1" {
-		os.Exit(discardChild())
-	}
-	goleak.VerifyTestMain(m, leakOptions...)
 }
 
 // discardChild serves discard in a separate process, so that the benchmark's process CPU

@@ -2,6 +2,8 @@ package fbclient
 
 import (
 	"context"
+	goflag "flag"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +17,26 @@ import (
 // leakOptions ignores the regexp2 match-timeout clock, a package-level goroutine that stops
 // by itself a second after the last regex match with a timeout.
 var leakOptions = []goleak.Option{goleak.IgnoreTopFunction("github.com/dlclark/regexp2.runClock"), goleak.IgnoreAnyFunction("github.com/dlclark/regexp2.runClock")}
+
+// TestMain runs the package's tests, then checks that none of them left a goroutine running
+// (each sequential test that starts a client also checks itself: checkLeaks). Or, in the
+// child process BenchmarkEventsCPUPerEvent starts, it runs the events endpoint that the
+// benchmark measures against.
+//
+// The parallel tests (see parallel) spend their time waiting on timers and sockets, so
+// unless -parallel is given they all run at once instead of GOMAXPROCS at a time.
+func TestMain(m *testing.M) {
+	if os.Getenv("FBCLIENT_DISCARD_SERVER") == "1" {
+		os.Exit(discardChild())
+	}
+	goflag.Parse()
+	explicit := false
+	goflag.Visit(func(f *goflag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = goflag.Set("test.parallel", "16")
+	}
+	goleak.VerifyTestMain(m, leakOptions...)
+}
 
 // checkLeaks fails t if a goroutine started during the test is still running when the test
 // and its cleanups end. In a parallel test (see parallel), or a subtest of one, other tests'
