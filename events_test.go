@@ -29,16 +29,20 @@ import (
 )
 
 // startEventsClient starts a client that sends its events to srv, closed when the test
-// ends. The client gets its flags from the test (commit), never from the synchronizer: srv
-// holds every data-sync request. Tests call checkLeaks before creating srv.
-func startEventsClient(t *testing.T, srv *fbtest.Server, cfg Config) *Client {
+// ends, with the event timings tune sets (default quickEvents). The client gets its flags
+// from the test (commit), never from the synchronizer: srv holds every data-sync request.
+// Tests call checkLeaks before creating srv.
+func startEventsClient(t *testing.T, srv *fbtest.Server, cfg Config, tune ...func(*eventTimings)) *Client {
 	t.Helper()
 	srv.HoldDataSync()
 	cfg.EnvSecret = srv.Secret()
 	cfg.StreamingURL = srv.StreamingURL()
 	cfg.EventsURL = srv.EventsURL()
 	cfg.StartWait = -1
-	c, err := newClient(cfg, nil, quickEvents)
+	if tune == nil {
+		tune = []func(*eventTimings){quickEvents}
+	}
+	c, err := newClient(cfg, nil, tune...)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, c.Close()) })
 	return c
@@ -581,7 +585,18 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 func TestCloseReportsUndelivered(t *testing.T) {
 	checkLeaks(t)
 	srv := fbtest.NewTestServer(t)
-	c := newEventsClient(t, srv, Config{FlushInterval: time.Hour})
+	// The first retry comes at once, the next one never: the requests counted below are
+	// those of Close, however slowly the test runs.
+	var retries atomic.Int32
+	c := startEventsClient(t, srv, Config{FlushInterval: time.Hour}, func(t *eventTimings) {
+		t.linger = time.Millisecond
+		t.wait = func(time.Duration) time.Duration {
+			if retries.Add(1) == 1 {
+				return 0
+			}
+			return time.Hour
+		}
+	})
 	srv.FailEvents(-1, http.StatusServiceUnavailable, 0)
 	for i := range 7 {
 		require.NoError(t, c.Track(NewUser("u"), "e"+strconv.Itoa(i)))
