@@ -23,7 +23,7 @@ var leakOptions = []goleak.Option{goleak.IgnoreTopFunction("github.com/dlclark/r
 // child process BenchmarkEventsCPUPerEvent starts, it runs the events endpoint that the
 // benchmark measures against.
 //
-// The parallel tests (see parallel) spend their time waiting on timers and sockets, so
+// The parallel tests (see parallel) spend their time waiting for deadlines to pass, so
 // unless -parallel is given they all run at once instead of GOMAXPROCS at a time.
 func TestMain(m *testing.M) {
 	if os.Getenv("FBCLIENT_DISCARD_SERVER") == "1" {
@@ -57,8 +57,10 @@ var parallelTests sync.Map
 
 // parallel runs t in parallel with the package's other parallel tests (t.Parallel). It is for
 // tests that mostly wait on real time that no test hook can shorten: a regular expression's
-// match timeout, a connection that must be found dead. Go runs parallel tests after the
-// sequential ones of their parent, so the leak checks of sequential tests see none of them.
+// match timeout, a connection that must be found dead, a request that must time out. Go
+// runs parallel tests after the sequential ones of their parent, and parallel calls
+// t.Parallel before the test starts anything, so the leak checks of sequential tests see
+// none of their goroutines.
 func parallel(t *testing.T) {
 	parallelTests.Store(t.Name(), true)
 	t.Parallel()
