@@ -219,7 +219,7 @@ func newWithSource(t testing.TB, cfg Config) (*Client, DataSink) {
 	if cfg.StartWait == 0 {
 		cfg.StartWait = -1
 	}
-	c, err := New(cfg)
+	c, err := newClient(cfg, nil, quickEvents)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, c.Close()) })
 	return c, <-src.sinks

@@ -279,7 +279,7 @@ func offlineData(t *testing.T, flags []wire.Flag, segs ...wire.Segment) (*Client
 	path := filepath.Join(t.TempDir(), "flags.json")
 	require.NoError(t, os.WriteFile(path, b, 0o600))
 	logs := &records{}
-	c, err := New(Config{Offline: true, DataFile: path, Logger: slog.New(logs)})
+	c, err := newClient(Config{Offline: true, DataFile: path, Logger: slog.New(logs)}, nil, quickEvents)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, c.Close()) })
 	return c, logs
@@ -336,6 +336,7 @@ var hostileInput = strings.Repeat("a", 40) + "!"
 // out, the others are not tried, every condition is false, and the client reports the
 // pattern once, naming the flag.
 func TestRegexTimeoutBoundsEvaluation(t *testing.T) {
+	parallel(t) // waits out two match timeouts
 	c, logs := offlineData(t, []wire.Flag{hostileFlag("hostile", 20)})
 	u := NewUser("u").WithCustom("input", hostileInput)
 	for i := 0; i < 2; i++ {
@@ -359,6 +360,7 @@ func TestRegexTimeoutBoundsEvaluation(t *testing.T) {
 // A pattern in a segment's rule shares the evaluation's budget, and its timeout is reported
 // under the flag evaluated; Explain says which condition timed out and which was skipped.
 func TestRegexTimeoutInSegment(t *testing.T) {
+	parallel(t) // waits out a match timeout
 	s := seg("slow-seg", 1)
 	s.Rules = []wire.SegmentRule{{Conditions: []wire.Condition{{Property: "input", Op: "MatchRegex", Value: `^(a+)+$`}}}}
 	w := segFlag("seg-flag", "slow-seg", 1)

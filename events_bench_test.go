@@ -120,15 +120,6 @@ func recordAndSend(tb testing.TB, c *Client, n int) time.Duration {
 	return cpuTime(tb) - start
 }
 
-// TestMain runs the package's tests, or, in the child process BenchmarkEventsCPUPerEvent
-// starts, the events endpoint it measures against.
-func TestMain(m *testing.M) {
-	if os.Getenv("FBCLIENT_DISCARD_SERVER") == "1" {
-		os.Exit(discardChild())
-	}
-	os.Exit(m.Run())
-}
-
 // discardChild serves discard in a separate process, so that the benchmark's process CPU
 // time is the client's alone. It prints its URL and stops when its standard input closes.
 func discardChild() int {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,25 +29,23 @@ import (
 )
 
 // startEventsClient starts a client that sends its events to srv, closed when the test
-// ends. The client gets its flags from the test (commit), never from the synchronizer: srv
-// holds every data-sync request. Tests call checkLeaks before creating srv.
-func startEventsClient(t *testing.T, srv *fbtest.Server, cfg Config) *Client {
+// ends, with the event timings tune sets (default quickEvents). The client gets its flags
+// from the test (commit), never from the synchronizer: srv holds every data-sync request.
+// Tests call checkLeaks before creating srv.
+func startEventsClient(t *testing.T, srv *fbtest.Server, cfg Config, tune ...func(*eventTimings)) *Client {
 	t.Helper()
 	srv.HoldDataSync()
 	cfg.EnvSecret = srv.Secret()
 	cfg.StreamingURL = srv.StreamingURL()
 	cfg.EventsURL = srv.EventsURL()
 	cfg.StartWait = -1
-	c, err := newClient(cfg, nil, quickRetries)
+	if tune == nil {
+		tune = []func(*eventTimings){quickEvents}
+	}
+	c, err := newClient(cfg, nil, tune...)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, c.Close()) })
 	return c
-}
-
-// quickRetries makes the event pipeline's waits (backoff, Retry-After) a thousand times
-// shorter, so that an outage of the events endpoint lasts milliseconds in tests.
-func quickRetries(t *eventTimings) {
-	t.wait = func(d time.Duration) time.Duration { return d / 1000 }
 }
 
 // newEventsClient is startEventsClient with the given flags loaded.
@@ -315,6 +314,9 @@ func TestTrackRacingClose(t *testing.T) {
 					if i == 100 {
 						started.Done()
 					}
+					// Yield, so that the other producers and Close get a core at once
+					// instead of at the next preemption (10 ms) on a 2-core machine.
+					runtime.Gosched()
 					err := c.Track(u, "e")
 					if errors.Is(err, ErrClosed) {
 						if i < 100 {
@@ -455,10 +457,10 @@ func TestRetryNetworkError(t *testing.T) {
 	}))
 	t.Cleanup(events.Close)
 	srv.HoldDataSync()
-	c, err := New(Config{EnvSecret: srv.Secret(), StreamingURL: srv.StreamingURL(), EventsURL: events.URL,
-		StartWait: -1, FlushInterval: time.Hour})
+	c, err := newClient(Config{EnvSecret: srv.Secret(), StreamingURL: srv.StreamingURL(), EventsURL: events.URL,
+		StartWait: -1, FlushInterval: time.Hour}, nil, quickRetries)
 	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { require.NoError(t, c.Close()) })
 	require.NoError(t, c.Track(NewUser("u"), "e"))
 	require.NoError(t, c.FlushAndWait(testCtx(t)))
 	mu.Lock()
@@ -583,7 +585,18 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 func TestCloseReportsUndelivered(t *testing.T) {
 	checkLeaks(t)
 	srv := fbtest.NewTestServer(t)
-	c := newEventsClient(t, srv, Config{FlushInterval: time.Hour})
+	// The first retry comes at once, the next one never: the requests counted below are
+	// those of Close, however slowly the test runs.
+	var retries atomic.Int32
+	c := startEventsClient(t, srv, Config{FlushInterval: time.Hour}, func(t *eventTimings) {
+		t.linger = time.Millisecond
+		t.wait = func(time.Duration) time.Duration {
+			if retries.Add(1) == 1 {
+				return 0
+			}
+			return time.Hour
+		}
+	})
 	srv.FailEvents(-1, http.StatusServiceUnavailable, 0)
 	for i := range 7 {
 		require.NoError(t, c.Track(NewUser("u"), "e"+strconv.Itoa(i)))
@@ -686,7 +699,7 @@ func TestHangingEndpoint(t *testing.T) {
 	srv.HoldEvents()
 	const capacity = 100
 	c := newEventsClient(t, srv, Config{EventCapacity: capacity, EventBatchSize: 10, FlushInterval: 10 * time.Millisecond,
-		CloseTimeout: 100 * time.Millisecond}, targetedFlag())
+		CloseTimeout: 10 * time.Millisecond}, targetedFlag())
 	ctx := testCtx(t)
 	u := NewUser("u1")
 
@@ -700,7 +713,7 @@ func TestHangingEndpoint(t *testing.T) {
 	assert.Zero(t, testing.AllocsPerRun(100, func() { c.BoolVariation("ff-bool", u, false) }))
 
 	// FlushAndWait gives up with its context.
-	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	short, cancel := context.WithTimeout(ctx, 5*time.Millisecond)
 	defer cancel()
 	assert.ErrorIs(t, c.FlushAndWait(short), context.DeadlineExceeded)
 

@@ -58,7 +58,7 @@ func TestListenerToldWhatItMissed(t *testing.T) {
 	entered := make(chan struct{}, 100)
 	gate := make(chan struct{})
 	slow := newCollector()
-	c, err := New(Config{Offline: true, DataFile: fixture,
+	c, err := newClient(Config{Offline: true, DataFile: fixture,
 		Logger: slog.New(slog.NewJSONHandler(&logBuf, nil)),
 		Listeners: []Listener{{Events: []EventType{EventEvaluation}, Name: "slow counter", QueueSize: 10, Func: func(e Event) {
 			slow.add(e)
@@ -66,7 +66,7 @@ func TestListenerToldWhatItMissed(t *testing.T) {
 				entered <- struct{}{}
 				<-gate
 			}
-		}}}})
+		}}}}, nil, quickEvents)
 	require.NoError(t, err)
 	defer c.Close()
 	var opened sync.Once
@@ -127,7 +127,7 @@ func TestListenerToldWhatItMissed(t *testing.T) {
 func TestListenerPanicsRateLimited(t *testing.T) {
 	checkLeaks(t)
 	var logBuf syncBuffer
-	c, err := New(Config{Offline: true, DataFile: fixture, Logger: slog.New(slog.NewJSONHandler(&logBuf, nil))})
+	c, err := newClient(Config{Offline: true, DataFile: fixture, Logger: slog.New(slog.NewJSONHandler(&logBuf, nil))}, nil, quickEvents)
 	require.NoError(t, err)
 	defer c.Close()
 	var now atomic.Int64 // nanoseconds since an arbitrary start

@@ -141,13 +141,17 @@ func TestOperators(t *testing.T) {
 // A pattern that backtracks catastrophically times out and is false, rather than hanging
 // the request, for MatchRegex and NotMatchRegex alike.
 func TestRegexTimeout(t *testing.T) {
+	parallel(t) // waits out match timeouts
 	for _, op := range []string{"MatchRegex", "NotMatchRegex"} {
-		c := compileCondition(&wire.Condition{Property: "attr", Op: op, Value: `^(a+)+$`}, true)
-		u := NewUser("k").WithCustom("attr", hostileInput)
-		ec := evalCtx{u: &u}
-		assert.False(t, c.match(&ec), op)
-		assert.True(t, ec.regexTimedOut, "the timeout is noted for the client to report")
-		assert.True(t, c.re.timedOut.Load())
+		t.Run(op, func(t *testing.T) {
+			parallel(t)
+			c := compileCondition(&wire.Condition{Property: "attr", Op: op, Value: `^(a+)+$`}, true)
+			u := NewUser("k").WithCustom("attr", hostileInput)
+			ec := evalCtx{u: &u}
+			assert.False(t, c.match(&ec), op)
+			assert.True(t, ec.regexTimedOut, "the timeout is noted for the client to report")
+			assert.True(t, c.re.timedOut.Load())
+		})
 	}
 }
 

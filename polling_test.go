@@ -183,6 +183,7 @@ func TestPollingResponses(t *testing.T) {
 // Requests carry the raw secret in Authorization and the client's User-Agent, and never
 // overlap, even when one outlasts the poll interval.
 func TestPollingRequests(t *testing.T) {
+	parallel(t) // waits out a request timeout
 	checkLeaks(t)
 	var mu sync.Mutex
 	var headers []http.Header
@@ -202,7 +203,7 @@ func TestPollingRequests(t *testing.T) {
 	secret := token.FormatSecret(uuid.New(), uuid.New())
 	c, w := startURL(t, "ws"+strings.TrimPrefix(hs.URL, "http"), hs.URL, secret, opts{mode: SyncPolling, startWait: -1,
 		tune: func(st *syncTimings) { st.betweenPolls = time.Millisecond },
-		cfg:  func(cfg *Config) { cfg.HTTPClient = &http.Client{Timeout: 200 * time.Millisecond, Transport: rt} }})
+		cfg:  func(cfg *Config) { cfg.HTTPClient = &http.Client{Timeout: 50 * time.Millisecond, Transport: rt} }})
 	w.until(t, "twenty polls", func() bool { return w.count(isType(EventNetworkFetchFull)) >= 20 })
 	require.NoError(t, c.Close())
 	assert.Equal(t, int32(1), rt.most.Load(), "never two requests at once")

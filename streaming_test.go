@@ -206,7 +206,7 @@ func startURL(t *testing.T, streamingURL, httpURL, secret string, o opts) (*Clie
 		if o.tune != nil {
 			o.tune(st)
 		}
-	})
+	}, quickEvents)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		require.NoError(t, c.Close())
@@ -320,6 +320,7 @@ func TestStreamingPushIsVisible(t *testing.T) {
 // After each fault the client reconnects by itself, asks for the changes since the data it
 // holds, and catches up with what changed while it was away.
 func TestStreamingReconnectsAndResyncs(t *testing.T) {
+	parallel(t) // a silent connection must be found dead
 	for _, tc := range []struct {
 		name    string
 		fault   func(*fbtest.Server)
@@ -350,6 +351,7 @@ func TestStreamingReconnectsAndResyncs(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			parallel(t)
 			checkLeaks(t)
 			srv := fbtest.NewTestServer(t)
 			srv.SetFlags(fbtest.Flag("f").On(true), fbtest.Flag("g").On(true))
@@ -821,6 +823,7 @@ func TestStreamingRequest(t *testing.T) {
 // Nothing the client logs or reports, through every kind of failure, contains the secret,
 // a piece of it, or the token.
 func TestStreamingNeverLeaksSecret(t *testing.T) {
+	parallel(t) // waits for a silent connection to be found dead
 	checkLeaks(t)
 	srv := fbtest.NewTestServer(t)
 	srv.SetFlags(fbtest.Flag("f").On(true))
