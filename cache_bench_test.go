@@ -15,7 +15,7 @@ func BenchmarkCacheSave10000Flags(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var st store
+	st := store{keepSource: true}
 	st.apply(ds)
 	fc := FileCache(filepath.Join(b.TempDir(), "flags.json"))
 	b.ReportAllocs()
@@ -33,7 +33,7 @@ func BenchmarkCacheLoad10000Flags(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var st store
+	st := store{keepSource: true}
 	st.apply(ds)
 	fc := FileCache(filepath.Join(b.TempDir(), "flags.json"))
 	if err := fc.Save(context.Background(), st.load().dataSet()); err != nil {

@@ -121,6 +121,7 @@ func newClientCache(cfg Config, tune func(*syncTimings), ct cacheTimings, tuneEv
 		failed: make(chan struct{}),
 		closed: make(chan struct{}),
 	}
+	c.store.keepSource = r.Cache != nil // the cache saves the data set the store gives back
 	c.listeners = &listeners{}
 	var userHandler slog.Handler
 	if r.Logger != nil {

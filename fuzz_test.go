@@ -51,7 +51,7 @@ func FuzzDecodeDataSet(f *testing.F) {
 		if err != nil {
 			return
 		}
-		var st store
+		st := store{keepSource: true}
 		ds.EventType = wire.EventFull
 		st.apply(ds)
 		st.apply(&wire.DataSync{EventType: wire.EventPatch, FeatureFlags: ds.FeatureFlags, Segments: ds.Segments})

@@ -383,7 +383,7 @@ func TestStoreManyPatches(t *testing.T) {
 // The store gives back its whole data set, archived items included, as FeatBit's JSON that
 // reads back into an equivalent snapshot.
 func TestSnapshotDataSet(t *testing.T) {
-	var st store
+	st := store{keepSource: true}
 	fixture, err := wire.DecodeDataSet(readFile(t, "testdata/featbit_test_data.json"))
 	require.NoError(t, err)
 	els, err := wire.DecodeDataSet(readELSFakes(t))
@@ -417,7 +417,7 @@ func TestSnapshotDataSet(t *testing.T) {
 	require.NoError(t, err)
 	parsed, err := ParseDataSet(b)
 	require.NoError(t, err)
-	var back store
+	back := store{keepSource: true}
 	res := back.apply(parsed.ds)
 	require.Empty(t, res.skipped)
 	got := back.load()
