@@ -12,8 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/featflags/fbclient/internal/wire"
 )
 
 // This file keeps a client warm across restarts: the cache writer saves the data set the
@@ -29,9 +27,9 @@ import (
 // no client kept the cache up to date is in no patch at all: it would be served from the
 // cache, and saved again, for good. A full data set costs one download at start, as a cold
 // start does, and leaves nothing of the cache behind. Patches that come before it (a push
-// that overtakes the reply, or a custom source) are applied over the cached data set and
-// folded into the full data set when it comes, so that the newer copy of each item wins and
-// no change is lost. Only a full data set from the source makes the client Ready and clears
+// that overtakes the reply, or a custom source) are applied over the cached data set, and
+// the store applies them again over the full data set when it comes (store.applyCached), so
+// that the newer copy of each item wins and no change is lost. Only a full data set from the source makes the client Ready and clears
 // Status.FromCache; the cache is saved only from then on.
 
 // cacheEvery is the shortest time between two saves, unless the Cache says otherwise (see
@@ -278,7 +276,7 @@ func (s *clientSink) warm(ds *DataSet) bool {
 	if s.stopped || c.store.load() != nil {
 		return false
 	}
-	res := c.store.apply(ds.ds)
+	res := c.store.applyCached(ds.ds)
 	if len(res.skipped) > 0 {
 		c.log.Warn("fbclient: skipped items of the cached data set", "skipped", len(res.skipped), "first", res.skipped[0])
 	}
@@ -291,36 +289,6 @@ func (s *clientSink) warm(ds *DataSet) bool {
 	c.log.Info("fbclient: serving the cached data set until the source delivers", "savedAt", ds.savedAt, "flags", flags, "segments", segments, "version", res.version)
 	c.emitStatus(change)
 	return true
-}
-
-// hold keeps the patches that come before the first full data set from the source and folds
-// them into it, so that none is lost when it replaces a cached data set (see the top of this
-// file). It returns what to commit. Called with s.mu held, only with a Cache.
-func (s *clientSink) hold(d *wire.DataSync) *wire.DataSync {
-	if s.live {
-		return d
-	}
-	if d.EventType != wire.EventFull {
-		if len(d.FeatureFlags)+len(d.Segments) > 0 && len(s.held) < maxPending {
-			s.held = append(s.held, d)
-		}
-		return d
-	}
-	s.live = true
-	held := s.held
-	s.held = nil
-	if len(held) == 0 {
-		return d
-	}
-	// The store keeps the newer copy of an item that appears twice in a full data set.
-	all := &wire.DataSync{EventType: wire.EventFull}
-	all.FeatureFlags = append(all.FeatureFlags, d.FeatureFlags...)
-	all.Segments = append(all.Segments, d.Segments...)
-	for _, p := range held {
-		all.FeatureFlags = append(all.FeatureFlags, p.FeatureFlags...)
-		all.Segments = append(all.Segments, p.Segments...)
-	}
-	return all
 }
 
 // FileCache returns a Cache that keeps the data set in the file at path, for Config.Cache.

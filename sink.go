@@ -24,11 +24,6 @@ type clientSink struct {
 	mu      sync.Mutex
 	stopped bool
 	failing bool // the last request failed: the next one is a reconnect
-
-	// With a Cache: the patches applied before the first full data set from the source,
-	// and whether it came (see hold).
-	held []*wire.DataSync
-	live bool
 }
 
 // Apply commits ds; a nil ds is an empty patch: the sync succeeded and nothing changed.
@@ -45,12 +40,8 @@ func (s *clientSink) Apply(ds *DataSet, f Fetch) {
 	f.Mode = s.mode
 	s.c.syncs.applied(ds.Full())
 	s.failing = false
-	w := s.c.cache
-	if w != nil {
-		d = s.hold(d)
-	}
 	s.c.commit(d, f)
-	if w != nil && !s.c.fromCache.Load() && (d.EventType == wire.EventFull || len(d.FeatureFlags)+len(d.Segments) > 0) {
+	if w := s.c.cache; w != nil && !s.c.fromCache.Load() && (d.EventType == wire.EventFull || len(d.FeatureFlags)+len(d.Segments) > 0) {
 		w.touch()
 	}
 }

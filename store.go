@@ -120,9 +120,13 @@ const maxPending = 1024
 // serialized by mu and publish a new snapshot atomically, and readers take no lock. The store keeps the
 // wire items it is given: a data set must not be modified once applied.
 type store struct {
-	mu      sync.Mutex
-	cur     atomic.Pointer[snapshot]
+	mu  sync.Mutex
+	cur atomic.Pointer[snapshot]
+	// pending holds the patches to apply again over the next full data set: those that
+	// come before the first one, and, while the data set came from a cache (cached), those
+	// applied over it, so that a full data set older than a patch does not undo it.
 	pending []*wire.DataSync
+	cached  bool
 	// keepSource keeps each item's wire definition in the snapshot, for snapshot.dataSet:
 	// set before the first apply when the client has a Cache to save to. Without it the
 	// wire data is left to the garbage collector (about 9 MiB at 10,000 flags).
@@ -150,28 +154,46 @@ type applyResult struct {
 	version int64
 }
 
-// apply commits a data-sync payload. A full data set replaces the store, then the patches
-// that arrived before it are applied on top. A patch is applied item by item: an item
-// replaces the stored copy only if its own version is newer, archived items are kept as
-// tombstones, and a patch that arrives before the first full data set is kept until then.
+// apply commits a data-sync payload. A full data set replaces the store, then the pending
+// patches are applied on top. A patch is applied item by item: an item replaces the stored
+// copy only if its own version is newer, and archived items are kept as tombstones. A patch
+// that arrives before the first full data set is kept until then; one applied over a cached
+// data set is also kept for the next full data set.
 func (st *store) apply(ds *wire.DataSync) applyResult {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	return st.applyLocked(ds)
+}
+
+// applyCached commits a full data set loaded from a cache: the patches applied over it are
+// kept until a full data set replaces it.
+func (st *store) applyCached(ds *wire.DataSync) applyResult {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	res := st.applyLocked(ds)
+	st.cached = true
+	return res
+}
+
+func (st *store) applyLocked(ds *wire.DataSync) applyResult {
 	items, res := prepare(ds)
 	items.keepSource = st.keepSource
 	old := st.cur.Load()
-	if ds.EventType != wire.EventFull && old == nil {
+	if ds.EventType != wire.EventFull && (old == nil || st.cached) {
 		if len(st.pending) < maxPending {
 			st.pending = append(st.pending, ds)
 		} else {
-			res.skipped = append(res.skipped, fmt.Errorf("patch dropped: %d patches already wait for the first full data set", maxPending))
+			res.skipped = append(res.skipped, fmt.Errorf("patch not kept: %d patches already wait for a full data set", maxPending))
 		}
-		res.buffered = true
-		return res
+		if old == nil {
+			res.buffered = true
+			return res
+		}
 	}
 	var next *snapshot
 	if ds.EventType == wire.EventFull {
 		res.full = true
+		st.cached = false
 		next = items.build()
 		for _, p := range st.pending {
 			pi, pr := prepare(p)
