@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/featflags/fbclient/internal/backoff"
-	"github.com/featflags/fbclient/internal/wire"
 )
 
 // Polling asks FeatBit's latest-all endpoint for the changes since the data the client holds
@@ -152,9 +151,5 @@ func decodePoll(body []byte) (*DataSet, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, nil
 	}
-	ds, err := wire.DecodeDataSet(body)
-	if err != nil {
-		return nil, err
-	}
-	return &DataSet{ds: ds}, nil
+	return ParseDataSet(body)
 }
