@@ -289,10 +289,11 @@ func (s *streamer) write(conn *websocket.Conn, msg []byte) error {
 }
 
 // finish sends a close frame (best effort), closes the socket and waits for the reader.
-func (s *streamer) finish(conn *websocket.Conn, readDone <-chan error, code int, reason string) error {
+// The reader's error is the close's own doing and is not needed.
+func (s *streamer) finish(conn *websocket.Conn, readDone <-chan error, code int, reason string) {
 	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(closeWait))
 	conn.Close()
-	return <-readDone
+	<-readDone
 }
 
 // writeFailed ends a connection after a failed write (policy F4). The reader usually knows better why
