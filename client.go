@@ -186,14 +186,20 @@ func (c *Client) dataSource() (DataSource, SyncMode) {
 	if r.DataSource != nil {
 		return r.DataSource, SyncCustom
 	}
-	t := defaultSyncTimings(r.PollInterval)
-	if c.tune != nil {
-		c.tune(&t)
-	}
+	t := c.timings()
 	if r.SyncMode == SyncPolling {
 		return &pollingSource{url: r.pollingURL, secret: r.EnvSecret, hc: r.HTTPClient, t: t}, SyncPolling
 	}
 	return &streamingSource{url: r.streamingURL, secret: r.EnvSecret, dialer: newDialer(r.HTTPClient, t.handshakeTimeout), t: t}, SyncStreaming
+}
+
+// timings returns the built-in sources' timings, as tests adjust them.
+func (c *Client) timings() syncTimings {
+	t := defaultSyncTimings(c.cfg.PollInterval)
+	if c.tune != nil {
+		c.tune(&t)
+	}
+	return t
 }
 
 // runSource runs src on a goroutine of its own until Close, and returns the sink it reports

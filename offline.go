@@ -49,11 +49,7 @@ func (c *Client) loadOffline() (*fileSource, error) {
 	if !r.ReloadDataFile {
 		return nil, nil
 	}
-	t := defaultSyncTimings(r.PollInterval)
-	if c.tune != nil {
-		c.tune(&t)
-	}
-	src.every, src.sleep = reloadCheckInterval, t.sleep
+	src.every, src.sleep = reloadCheckInterval, c.timings().sleep
 	return src, nil
 }
 
