@@ -123,8 +123,9 @@ type DataSink interface {
 	// Apply commits a data set: a full one replaces the data, a patch replaces each item it
 	// carries whose updatedAt is newer than the copy held. Items that cannot be used are
 	// skipped and logged. The first full data set makes the client ready; every applied data
-	// set makes it Ready again after a failure. A nil ds is an empty patch: the source
-	// reached its data and nothing changed.
+	// set makes it Ready again after a failure, except that while the client serves a data
+	// set loaded from Config.Cache only a full one does. A nil ds is an empty patch: the
+	// source reached its data and nothing changed.
 	Apply(ds *DataSet, f Fetch)
 	// Version is the data version the client holds (see DataSet.Version), 0 before the first
 	// full data set from the source, including while the client serves a data set loaded
