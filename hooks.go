@@ -86,9 +86,9 @@ type EvalCall struct {
 	// "JSONVariationDetail"; ContextClient's methods have the names of Client's.
 	Method string
 	// Detail is the result, in AfterEvaluation, as the method's Detail form returns it: the
-	// variation served (VariationID, Value, Reason, InExperiment) or the fallback reason and
-	// error (Reason, Err). Detail.Value is the served value as FeatBit stores it; on
-	// fallback it is the default for Variation and VariationDetail, "" for the others.
+	// variation served (VariationID, Value, Reason, InExperiment, Split) or the fallback
+	// reason and error (Reason, Err). Detail.Value is the served value as FeatBit stores it;
+	// on fallback it is the default for Variation and VariationDetail, "" for the others.
 	Detail EvalDetail
 	// Duration is the time the evaluation took, hooks excluded, in AfterEvaluation when a
 	// hook is Timed; 0 otherwise.
