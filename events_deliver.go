@@ -323,14 +323,3 @@ func (d *dispatcher) post(b *batch) (r response) {
 	r.retryAfter = backoff.RetryAfter(resp.Header, time.Now(), backoff.MaxRetryAfter)
 	return r
 }
-
-// logLimit lets a kind of log record through at most once per refusalLogInterval.
-type logLimit struct{ last time.Time }
-
-func (l *logLimit) allow(now time.Time) bool {
-	if !l.last.IsZero() && now.Sub(l.last) < refusalLogInterval {
-		return false
-	}
-	l.last = now
-	return true
-}
