@@ -123,7 +123,8 @@ type flag struct {
 	// err is set when the flag cannot be evaluated at all; evaluation then returns the
 	// caller's default with ReasonError and this error.
 	err error
-	// src is the definition the flag was compiled from.
+	// src is the definition the flag was compiled from, for a Cache; empty when the store
+	// does not keep definitions (store.keepSource).
 	src wire.Flag
 	// problems describes the parts of the definition that can never work (see checkFlag).
 	problems []string
@@ -348,7 +349,8 @@ type segment struct {
 	included keyMap
 	excluded keyMap
 	rules    [][]condition
-	// src is the definition the segment was compiled from.
+	// src is the definition the segment was compiled from, for a Cache; empty when the
+	// store does not keep definitions (store.keepSource).
 	src wire.Segment
 }
 

@@ -2,6 +2,7 @@ package fbclient
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"io"
 	"net/http"
@@ -117,15 +118,7 @@ func (d *dispatcher) handle(r response, now time.Time) {
 
 // hold puts a batch that could not be sent back among the held ones, in order.
 func (d *dispatcher) hold(b *batch) {
-	i, _ := slices.BinarySearchFunc(d.held, b.seq, func(x *batch, seq uint64) int {
-		switch {
-		case x.seq < seq:
-			return -1
-		case x.seq > seq:
-			return 1
-		}
-		return 0
-	})
+	i, _ := slices.BinarySearchFunc(d.held, b.seq, func(x *batch, seq uint64) int { return cmp.Compare(x.seq, seq) })
 	d.held = slices.Insert(d.held, i, b)
 }
 
@@ -322,15 +315,4 @@ func (d *dispatcher) post(b *batch) (r response) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
 	r.retryAfter = backoff.RetryAfter(resp.Header, time.Now(), backoff.MaxRetryAfter)
 	return r
-}
-
-// logLimit lets a kind of log record through at most once per refusalLogInterval.
-type logLimit struct{ last time.Time }
-
-func (l *logLimit) allow(now time.Time) bool {
-	if !l.last.IsZero() && now.Sub(l.last) < refusalLogInterval {
-		return false
-	}
-	l.last = now
-	return true
 }

@@ -107,6 +107,9 @@ func newDispatcher(c *Client, rc *recorder, t eventTimings) *dispatcher {
 		open:       []byte{'['},
 		bo:         backoff.New(retryFirst, retryMax, 0, nil),
 		results:    make(chan response, senders),
+		rejectLog:  logLimit{every: refusalLogInterval},
+		failLog:    logLimit{every: refusalLogInterval},
+		unsentLog:  logLimit{every: refusalLogInterval},
 	}
 	d.reporter.interval = t.flushEvery
 	if c.cfg.eventsURL != nil {

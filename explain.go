@@ -128,13 +128,13 @@ func (c *Client) Explain(flagKey string, user User) Explanation {
 		value = r.v.value
 	}
 	x.Result = detail(flagKey, &r, value)
-	if f == nil || r.reason == ReasonUserNotSpecified {
-		if f != nil {
-			x.FlagName = f.name
-		}
+	if f == nil {
 		return x
 	}
 	x.FlagName = f.name
+	if r.reason == ReasonUserNotSpecified {
+		return x
+	}
 	x.Problems = f.allProblems(snap.segments)
 	x.trace(f, &user)
 	return x

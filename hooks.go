@@ -86,9 +86,9 @@ type EvalCall struct {
 	// "JSONVariationDetail"; ContextClient's methods have the names of Client's.
 	Method string
 	// Detail is the result, in AfterEvaluation, as the method's Detail form returns it: the
-	// variation served (VariationID, Value, Reason, InExperiment) or the fallback reason and
-	// error (Reason, Err). Detail.Value is the served value as FeatBit stores it; on
-	// fallback it is the default for Variation and VariationDetail, "" for the others.
+	// variation served (VariationID, Value, Reason, InExperiment, Split) or the fallback
+	// reason and error (Reason, Err). Detail.Value is the served value as FeatBit stores it;
+	// on fallback it is the default for Variation and VariationDetail, "" for the others.
 	Detail EvalDetail
 	// Duration is the time the evaluation took, hooks excluded, in AfterEvaluation when a
 	// hook is Timed; 0 otherwise.
@@ -178,9 +178,8 @@ type hookSet struct {
 // hookState is one hook and the rate limit of the log records about its panics.
 type hookState struct {
 	Hook
-	mu         sync.Mutex
-	lastLog    time.Time // zero: never logged
-	suppressed int       // panics not logged since lastLog
+	mu       sync.Mutex // guards panicLog: hooks panic on any goroutine
+	panicLog logLimit
 }
 
 // newHookSet returns the hooks ready to run, or nil if there are none.
@@ -191,6 +190,7 @@ func newHookSet(hooks []Hook, warn func(msg string, args ...any)) *hookSet {
 	hs := &hookSet{hooks: make([]hookState, len(hooks)), log: warn, now: time.Now}
 	for i, h := range hooks {
 		hs.hooks[i].Hook = h
+		hs.hooks[i].panicLog.every = panicLogInterval
 		hs.timed = hs.timed || h.Timed
 		switch {
 		case h.BeforeEvaluation == nil && h.AfterEvaluation == nil:
@@ -362,15 +362,12 @@ func (c *Client) afterTrack(user *User, eventName string, value float64) {
 func (hs *hookSet) panicked(h *hookState, phase, key string, p any) {
 	now := hs.now()
 	h.mu.Lock()
-	if !h.lastLog.IsZero() && now.Sub(h.lastLog) < panicLogInterval {
-		h.suppressed++
-		h.mu.Unlock()
+	n, log := h.panicLog.add(1, now)
+	h.mu.Unlock()
+	if !log {
 		return
 	}
-	suppressed := h.suppressed
-	h.lastLog, h.suppressed = now, 0
-	h.mu.Unlock()
 	hs.log("fbclient: a hook panicked; the SDK carried on without it",
 		"hook", h.Name, "phase", phase, "key", key, "panic", fmt.Sprint(p),
-		"unloggedPanics", suppressed, "stack", string(debug.Stack()))
+		"unloggedPanics", int(n-1), "stack", string(debug.Stack()))
 }

@@ -408,8 +408,10 @@ func (l *listener) next() (e Event, ok, done bool) {
 // run delivers l's events on l's own goroutine until l is removed, or closed and drained.
 func (ls *listeners) run(l *listener) {
 	defer ls.wg.Done()
-	var missLog, panicLog warnLimit
-	defer func() { // what the rate limit held back
+	missLog, panicLog := logLimit{every: listenerLogInterval}, logLimit{every: listenerLogInterval}
+	var lastPanic string // the last panic's value, for the panic warnings
+	// What the rate limits held back.
+	defer func() {
 		l.mu.Lock()
 		n, total := missLog.pending+l.gap, l.missed // a gap may be left undelivered
 		l.mu.Unlock()
@@ -417,7 +419,7 @@ func (ls *listeners) run(l *listener) {
 			ls.warnMissed(l, n, total)
 		}
 		if n := panicLog.pending; n > 0 {
-			ls.warn("fbclient: a listener panicked", "listener", l.name, "panics", n, "panic", panicLog.last)
+			ls.warn("fbclient: a listener panicked", "listener", l.name, "panics", n, "panic", lastPanic)
 		}
 	}()
 	for {
@@ -443,7 +445,7 @@ func (ls *listeners) run(l *listener) {
 				ls.warnMissed(l, n, e.Missed.Total)
 			}
 		}
-		ls.call(l, e, &panicLog)
+		ls.call(l, e, &panicLog, &lastPanic)
 	}
 }
 
@@ -453,16 +455,16 @@ func (ls *listeners) warnMissed(l *listener, n, total uint64) {
 
 // call runs the callback, turning a panic into a warning: the first with its stack, later
 // ones at most one per listenerLogInterval, counting those in between.
-func (ls *listeners) call(l *listener, e Event, panicLog *warnLimit) {
+func (ls *listeners) call(l *listener, e Event, panicLog *logLimit, lastPanic *string) {
 	defer func() {
 		v := recover()
 		if v == nil {
 			return
 		}
 		l.panics.Add(1)
-		panicLog.last = fmt.Sprint(v)
+		*lastPanic = fmt.Sprint(v)
 		if n, log := panicLog.add(1, ls.clock()); log {
-			ls.warn("fbclient: a listener panicked", "listener", l.name, "panics", n, "event", e.Type.String(), "panic", panicLog.last, "stack", string(debug.Stack()))
+			ls.warn("fbclient: a listener panicked", "listener", l.name, "panics", n, "event", e.Type.String(), "panic", *lastPanic, "stack", string(debug.Stack()))
 		}
 	}()
 	l.fn(e)
@@ -473,23 +475,6 @@ func (ls *listeners) clock() time.Time {
 		return ls.now()
 	}
 	return time.Now()
-}
-
-// warnLimit spaces out one kind of warning about one listener.
-type warnLimit struct {
-	logged  time.Time // when the last warning was logged
-	pending uint64    // occurrences not logged yet
-	last    string    // the last panic's value, for the panic warnings
-}
-
-// add counts n occurrences and reports whether to log now, with the count to log.
-func (ll *warnLimit) add(n uint64, now time.Time) (uint64, bool) {
-	ll.pending += n
-	if !ll.logged.IsZero() && now.Sub(ll.logged) < listenerLogInterval {
-		return 0, false
-	}
-	n, ll.pending, ll.logged = ll.pending, 0, now
-	return n, true
 }
 
 // listenerStat is what one registered listener has missed and how often it panicked.

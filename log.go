@@ -3,6 +3,7 @@ package fbclient
 import (
 	"context"
 	"log/slog"
+	"time"
 )
 
 // logHandler is the handler behind the SDK's logger. It passes records to the configured
@@ -94,4 +95,30 @@ func (h *logHandler) WithGroup(name string) slog.Handler {
 		n.group = name
 	}
 	return &n
+}
+
+// logLimit spaces out one kind of log record: the first is let through at once, later ones at
+// most once per every, each covering the occurrences held back since the last. Its owner
+// serializes the calls.
+type logLimit struct {
+	every   time.Duration
+	logged  time.Time // when the last record was let through; zero: never
+	pending uint64    // occurrences not logged yet
+}
+
+// add counts n occurrences and reports whether to log now, with the count to log: these n
+// and those held back since the last record.
+func (l *logLimit) add(n uint64, now time.Time) (uint64, bool) {
+	l.pending += n
+	if !l.logged.IsZero() && now.Sub(l.logged) < l.every {
+		return 0, false
+	}
+	n, l.pending, l.logged = l.pending, 0, now
+	return n, true
+}
+
+// allow counts one occurrence and reports whether to log it.
+func (l *logLimit) allow(now time.Time) bool {
+	_, ok := l.add(1, now)
+	return ok
 }

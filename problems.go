@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/dlclark/regexp2"
 
@@ -49,15 +50,7 @@ func (c *Client) FlagProblems() []FlagProblem {
 			out = append(out, FlagProblem{FlagKey: key, Problem: p})
 		}
 	}
-	slices.SortStableFunc(out, func(a, b FlagProblem) int {
-		switch {
-		case a.FlagKey < b.FlagKey:
-			return -1
-		case a.FlagKey > b.FlagKey:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(out, func(a, b FlagProblem) int { return strings.Compare(a.FlagKey, b.FlagKey) })
 	return out
 }
 
