@@ -53,9 +53,10 @@ type eventStats struct {
 	Retried  uint64                 // events sent again after a failed attempt
 	Dropped  [numDropReasons]uint64 // events dropped, by reason (dropWhy)
 	Queued   int                    // events recorded and not yet sent or dropped
-	// ListenerMissed counts evaluation records that EventEvaluation listeners missed
-	// because the buffer was full, when events are not sent (Offline, DisableEvents).
-	ListenerMissed uint64
+	// Unrecorded counts the evaluations that found the buffer full when events are not sent
+	// (Offline, DisableEvents), so no EventEvaluation listener was told of them
+	// (Stats().Listeners.Unrecorded).
+	Unrecorded uint64
 }
 
 // stats returns the pipeline's counters.
@@ -72,7 +73,7 @@ func (rc *recorder) stats() eventStats {
 	if rc.send {
 		s.Dropped[dropBufferFull] = rc.full.load()
 	} else {
-		s.ListenerMissed = rc.full.load()
+		s.Unrecorded = rc.full.load()
 	}
 	return s
 }

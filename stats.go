@@ -187,7 +187,7 @@ func (c *Client) Stats() Stats {
 	missed, each := c.listeners.stats()
 	s.Listeners.Missed = missed
 	if !c.events.send {
-		s.Listeners.Unrecorded = c.events.stats().ListenerMissed
+		s.Listeners.Unrecorded = c.events.stats().Unrecorded
 	}
 	if len(each) > 0 {
 		s.Listeners.Each = make([]ListenerStat, len(each))
