@@ -27,9 +27,9 @@ var (
 // userOf maps a flattened OpenFeature evaluation context to a FeatBit user: the targeting
 // key is the user's key, the "name" attribute its name, and every other attribute a custom
 // property, in the order of their names (see attrString for the values). An attribute whose
-// value is nil, or a nil pointer, is left out. It returns a TARGETING_KEY_MISSING error when the targeting key is
-// missing, blank or not a string, and an INVALID_CONTEXT error for an attribute value that
-// cannot be written as a string.
+// value is nil, or a nil pointer, is left out. It returns a TARGETING_KEY_MISSING error when
+// the targeting key is missing, blank or not a string, and an INVALID_CONTEXT error for an
+// attribute value that cannot be written as a string.
 func userOf(flat of.FlattenedContext) (fbclient.User, *of.ResolutionError) {
 	raw, ok := flat[of.TargetingKey]
 	if !ok {

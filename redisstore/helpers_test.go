@@ -2,8 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,19 +29,11 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// fullSet returns the full data set srv serves now, as its latest-all endpoint gives it.
+// fullSet returns the full data set srv serves now, as its latest-all endpoint gives it
+// (fbtest.Server.DataFile).
 func fullSet(t testing.TB, srv *fbtest.Server) *fbclient.DataSet {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, srv.URL()+fbtest.LatestAllPath, nil)
-	require.NoError(t, err)
-	req.Header.Set("Authorization", srv.Secret())
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	ds, err := fbclient.ParseDataSet(b)
+	ds, err := fbclient.ParseDataSet(srv.DataFile())
 	require.NoError(t, err)
 	require.True(t, ds.Full())
 	return ds

@@ -12,9 +12,10 @@
 // a missed notification. Evaluation stays in the client's memory.
 //
 // Both take the caller's redis.UniversalClient, so a single node, Sentinel and Cluster all
-// work (only a single node is tested), and both keep their keys under Options.Prefix and the environment's id, so several
-// environments share one Redis. Nothing secret is stored: the data set holds flags and
-// segments only, and keys carry the environment id, never the env secret.
+// work (only a single node is tested), and both keep their keys under Options.Prefix and
+// the environment's id, so several environments share one Redis. Nothing secret is stored:
+// the data set holds flags and segments only, and keys carry the environment id, never the
+// env secret.
 //
 // Redis layout, for prefix P and environment id E (the braces are a Cluster hash tag that
 // keeps both keys in one slot):
